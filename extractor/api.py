@@ -1,0 +1,218 @@
+"""The library entry points: one document, or many at once; sync and async.
+
+Nothing here prints. Progress reaches the caller through ``on_result``, called once per
+document as it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
+
+from extractor.pipeline import Source, process
+from extractor.providers import Provider, choose, open_provider
+from extractor.result import Result
+from extractor.schema import SchemaSpec, load_schema
+from extractor.settings import Settings
+
+__all__ = ["aextract", "aextract_many", "extract", "extract_many", "open_job_provider"]
+
+M = TypeVar("M", bound=BaseModel)
+OnResult = Callable[[Result[Any]], None]
+
+
+def open_job_provider(settings: Settings) -> Provider:
+    """The provider ``settings`` choose (see :func:`extractor.providers.choose`)."""
+    choice = choose(settings.provider, model=settings.model, base_url=settings.base_url)
+    local = {"n_ctx": settings.local_n_ctx} if choice.name == "local" else {}
+    return open_provider(choice, api_key=settings.api_key, retry=settings.retry, **local)
+
+
+@overload
+async def aextract(
+    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+) -> Result[M]: ...
+@overload
+async def aextract(
+    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+) -> Result[Any]: ...
+async def aextract(
+    source: Source,
+    schema: type[BaseModel] | str | SchemaSpec,
+    *,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    **options: Any,
+) -> Result[Any]:
+    """Async twin of :func:`extract`."""
+    settings = (settings or Settings()).with_options(**options)
+    spec = load_schema(schema)
+    owned = provider is None
+    provider = provider or open_job_provider(settings)
+    try:
+        return await process(source, spec, provider, settings)
+    finally:
+        if owned:
+            await provider.aclose()
+
+
+@overload
+def extract(
+    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+) -> Result[M]: ...
+@overload
+def extract(
+    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+) -> Result[Any]: ...
+def extract(
+    source: Source,
+    schema: type[BaseModel] | str | SchemaSpec,
+    *,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    **options: Any,
+) -> Result[Any]:
+    """Extract ``schema`` from one document.
+
+    Args:
+        source: a path, or the document's bytes.
+        schema: a pydantic model class, or a spec (``invoice``, ``file.py:Class`` …).
+        settings: a :class:`Settings`; ``options`` override its fields
+            (``model="…"``, ``mode="text"``, ``temperature=0.2`` …).
+        provider: an already open provider (else one is chosen from settings/environment).
+
+    Returns:
+        The document's :class:`Result`: ``status`` ``ok`` with ``data``, or ``error``.
+        Only configuration mistakes raise; the document's own problems are in the result.
+
+    Example:
+        >>> from extractor import extract
+        >>> result = extract("fixtures/invoice.pdf", "invoice")  # doctest: +SKIP
+        >>> result.data.total_amount  # doctest: +SKIP
+        1485.12
+    """
+    return asyncio.run(aextract(source, schema, settings=settings, provider=provider, **options))
+
+
+async def aextract_many(
+    sources: Iterable[Source],
+    schema: type[BaseModel] | str | SchemaSpec,
+    *,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    on_result: OnResult | None = None,
+    **options: Any,
+) -> AsyncIterator[Result[Any]]:
+    """Extract from many documents, ``settings.concurrency`` at a time.
+
+    Yields results as they finish; ``result.index`` is the source's position.
+    """
+    settings = (settings or Settings()).with_options(**options)
+    spec = load_schema(schema)
+    owned = provider is None
+    provider = provider or open_job_provider(settings)
+    done: asyncio.Queue[Result[Any]] = asyncio.Queue()
+    limit = asyncio.Semaphore(settings.concurrency)
+    assert provider is not None
+
+    async def one(index: int, source: Source) -> None:
+        try:  # the slot was taken by feed(); this task gives it back
+            result = await process(source, spec, provider, settings, index=index)
+        finally:
+            limit.release()
+        if on_result is not None:
+            on_result(result)
+        await done.put(result)
+
+    async def feed() -> int:
+        count = 0
+        async with asyncio.TaskGroup() as group:
+            for index, source in enumerate(sources):
+                await limit.acquire()  # no task per file of a huge folder up front
+                group.create_task(one(index, source))
+                count += 1
+        return count
+
+    feeder = asyncio.create_task(feed())
+    yielded = 0
+    try:
+        while not (feeder.done() and yielded == feeder.result() and done.empty()):
+            getter = asyncio.ensure_future(done.get())
+            await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yielded += 1
+                yield getter.result()
+            else:
+                getter.cancel()
+                if feeder.exception() is not None:
+                    raise feeder.exception()  # type: ignore[misc]
+    finally:
+        feeder.cancel()
+        if owned:
+            await provider.aclose()
+
+
+def extract_many(
+    sources: Iterable[Source],
+    schema: type[BaseModel] | str | SchemaSpec,
+    *,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    on_result: OnResult | None = None,
+    **options: Any,
+) -> Iterator[Result[Any]]:
+    """Sync twin of :func:`aextract_many`: an iterator of results as they finish.
+
+    The work runs on an event loop in a background thread; stopping the iteration early
+    cancels what is still in flight.
+
+    Example:
+        >>> from extractor import extract_many
+        >>> for r in extract_many(["a.pdf", "b.pdf"], "invoice", concurrency=8):  # doctest: +SKIP
+        ...     print(r.index, r.status)
+    """
+    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=256)
+    stop = threading.Event()
+
+    async def pump() -> None:
+        agen = aextract_many(
+            sources, schema, settings=settings, provider=provider, on_result=on_result, **options
+        )
+        try:
+            async for result in agen:
+                if stop.is_set():
+                    break
+                await asyncio.to_thread(results.put, ("result", result))
+        finally:
+            await agen.aclose()
+
+    def runner() -> None:
+        try:
+            asyncio.run(pump())
+            results.put(("done", None))
+        except BaseException as exc:  # handed to the consuming thread
+            results.put(("error", exc))
+
+    thread = threading.Thread(target=runner, name="extractor-loop", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = results.get()
+            if kind == "result":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                results.get(timeout=0.05)
+            except queue.Empty:
+                pass

