@@ -1,0 +1,145 @@
+"""``extractor extract``: a folder (or files) in, one record per document out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from extractor.api import extract_many, open_job_provider
+from extractor.errors import ConfigError
+from extractor.export import FORMATS, write_records
+from extractor.providers import RetryPolicy, Sampling, choose
+from extractor.result import Result
+from extractor.schema import load_schema
+from extractor.settings import Settings
+from extractor.sources import DEFAULT_INCLUDE, iter_sources
+
+__all__ = ["extract_command"]
+
+_PANEL_MODEL = "Model and provider"
+_PANEL_PAGES = "Pages"
+_PANEL_SAMPLING = "Sampling"
+
+
+def extract_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
+    schema: Annotated[str, typer.Option("--schema", "-s", help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file; '-' writes JSONL to stdout.")] = Path("out/results.jsonl"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects).")] = "jsonl",
+    provider: Annotated[str | None, typer.Option(help="openrouter, mistral, openai, openai-compatible or local.", envvar="EXTRACTOR_PROVIDER", rich_help_panel=_PANEL_MODEL)] = None,
+    model: Annotated[str | None, typer.Option(help="Model id, or a .gguf path for local.", envvar="EXTRACTOR_MODEL", rich_help_panel=_PANEL_MODEL)] = None,
+    base_url: Annotated[str | None, typer.Option(help="Any OpenAI-compatible server, e.g. http://localhost:8000/v1.", envvar="EXTRACTOR_BASE_URL", rich_help_panel=_PANEL_MODEL)] = None,
+    mode: Annotated[str, typer.Option(help="auto (text layer where there is one, else image/OCR), text, vision or hybrid.", rich_help_panel=_PANEL_PAGES)] = "auto",
+    concurrency: Annotated[int, typer.Option(min=1, help="Documents in flight at once.")] = 4,
+    max_repairs: Annotated[int, typer.Option(min=0, help="Validation repairs after the first answer.")] = 2,
+    retries: Annotated[int, typer.Option(min=0, help="Transport retries per request (429, 5xx, timeouts).")] = 4,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds per request.")] = 120.0,
+    pages: Annotated[str | None, typer.Option(help="Page range such as 1-3,5 (default: all).", rich_help_panel=_PANEL_PAGES)] = None,
+    dpi: Annotated[int, typer.Option(min=36, max=600, help="Render resolution for page images.", rich_help_panel=_PANEL_PAGES)] = 150,
+    max_side: Annotated[int, typer.Option(min=256, help="Long side of sent images in pixels.", rich_help_panel=_PANEL_PAGES)] = 1540,
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer when the model gets no image.", rich_help_panel=_PANEL_PAGES)] = True,
+    password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.", envvar="EXTRACTOR_PDF_PASSWORD", rich_help_panel=_PANEL_PAGES)] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")] = None,
+    temperature: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = 0.0,
+    top_p: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    seed: Annotated[int | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Answer token limit.", rich_help_panel=_PANEL_SAMPLING)] = 4096,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).", rich_help_panel=_PANEL_SAMPLING)] = None,
+    frequency_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    presence_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Extract SCHEMA from every document under PATH... and write one record per document.
+
+    Exit code 0 when every document succeeded, 1 when some failed, 2 on a usage error.
+
+    Examples:
+
+        extractor extract fixtures/ --schema invoice
+
+        extractor extract invoices/ -s invoice -o out.csv -f csv --concurrency 16
+
+        extractor extract scans/ -s receipt --base-url http://localhost:11434/v1 --model qwen2.5vl
+
+        extractor extract docs/ -s my_schemas.py:PurchaseOrder --include '*.pdf' --pages 1-2
+    """
+    console = Console(stderr=True, quiet=quiet)
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        spec = load_schema(schema)
+        settings = Settings(
+            provider=provider, model=model, base_url=base_url, mode=mode,  # type: ignore[arg-type]
+            max_repairs=max_repairs, concurrency=concurrency, pages=pages, dpi=dpi,
+            max_side=max_side, ocr=ocr, password=password,
+            retry=RetryPolicy(retries=retries, timeout=timeout),
+            sampling=Sampling(temperature, top_p, seed, tuple(stop) if stop else None,
+                              max_tokens, frequency_penalty, presence_penalty),
+        )  # fmt: skip
+        choice = choose(provider, model=model, base_url=base_url)
+        job_provider = open_job_provider(settings)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if choice.name == "local":
+        console.print(
+            f"Using the embedded model {job_provider.model} ({choice.reason}).", highlight=False
+        )
+    sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+    results = _run(sources, spec, settings, job_provider, console)
+    results.sort(key=lambda r: r.index)
+    records = [r.record() for r in results]
+    if str(output) == "-":
+        sys.stdout.buffer.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    else:
+        written = write_records(records, output, fmt)  # type: ignore[arg-type]
+        console.print("Wrote " + ", ".join(str(p) for p in written), highlight=False)
+    _summary(console, results)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _run(sources: Any, spec: Any, settings: Settings, provider: Any, console: Console) -> list[Result[Any]]:
+    results: list[Result[Any]] = []
+    tokens = 0
+    cost = 0.0
+    columns = (
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=console, disable=console.quiet, transient=False) as progress:
+        task = progress.add_task("extracting", total=None, stats="")
+        for result in extract_many(sources, spec, settings=settings, provider=provider):
+            results.append(result)
+            tokens += result.usage.prompt_tokens + result.usage.completion_tokens
+            cost += result.cost_usd or 0.0
+            failed = sum(not r.ok for r in results)
+            stats = f"failed {failed} · {tokens:,} tokens · ${cost:.4f}"
+            progress.update(task, advance=1, stats=stats)
+    return results
+
+
+def _summary(console: Console, results: list[Result[Any]]) -> None:
+    table = Table(title="extractor summary", show_header=False)
+    ok = sum(r.ok for r in results)
+    table.add_row("documents", str(len(results)))
+    table.add_row("succeeded", f"[green]{ok}[/green]")
+    table.add_row("failed", f"[red]{len(results) - ok}[/red]" if len(results) > ok else "0")
+    table.add_row("prompt / completion tokens", f"{sum(r.usage.prompt_tokens for r in results):,} / "
+                  f"{sum(r.usage.completion_tokens for r in results):,}")  # fmt: skip
+    table.add_row("cost (USD)", f"{sum(r.cost_usd or 0.0 for r in results):.4f}")
+    table.add_row("repairs", str(sum(max(0, len(r.attempts) - r.requests) for r in results)))
+    errors: dict[str, int] = {}
+    for result in results:
+        if result.error is not None:
+            errors[result.error.type] = errors.get(result.error.type, 0) + 1
+    for kind, count in sorted(errors.items()):
+        table.add_row(f"  {kind}", str(count))
+    console.print(table)
