@@ -1,0 +1,324 @@
+"""``extractor eval`` and ``extractor eval-compare``: score results against truth files.
+
+The functions here are plain typer commands; ``extractor.cli`` registers them. All
+printing goes through rich; the scoring itself lives in :mod:`extractor.evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from extractor.errors import ConfigError
+from extractor.evaluate import (
+    Comparison,
+    EvalReport,
+    FieldDelta,
+    FieldStats,
+    compare,
+    load_records,
+    load_truth,
+    score,
+)
+from extractor.evaluate.matching import DEFAULT_TEXT_THRESHOLD
+from extractor.evaluate.report import is_report_json
+
+__all__ = ["compare_command", "eval_command"]
+
+_TRUTH_HELP = "Folder of truth files, one <stem>.json per document (matched by source stem)."
+_THRESHOLD_HELP = "A free-text value counts as correct at this ANLS similarity or above."
+
+TruthOption = Annotated[
+    Path,
+    typer.Option(
+        "--truth",
+        "-t",
+        help=_TRUTH_HELP,
+        envvar="EXTRACTOR_EVAL_TRUTH",
+        exists=True,
+        file_okay=True,
+        dir_okay=True,
+        readable=True,
+    ),
+]
+ThresholdOption = Annotated[
+    float, typer.Option("--threshold", min=0.0, max=1.0, help=_THRESHOLD_HELP)
+]
+
+_VERDICT_STYLE = {
+    "better": "green",
+    "worse": "red",
+    "same": "dim",
+    "only_a": "yellow",
+    "only_b": "yellow",
+}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.3f}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _score_file(results: Path, truth: Path, threshold: float, skip_missing: bool) -> EvalReport:
+    try:
+        return score(
+            load_records(results),
+            load_truth(truth),
+            text_threshold=threshold,
+            skip_missing=skip_missing,
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _stats_row(name: str, stats: FieldStats) -> list[str]:
+    return [
+        name,
+        stats.kind or "",
+        _fmt(stats.precision),
+        _fmt(stats.recall),
+        _fmt(stats.f1),
+        _fmt(stats.mean_anls),
+        str(stats.n),
+    ]
+
+
+def _report_table(report: EvalReport, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("field", no_wrap=True)
+    table.add_column("kind", style="dim")
+    for name in ("P", "R", "F1", "ANLS", "n"):
+        table.add_column(name, justify="right")
+    for name, stats in report.fields.items():
+        table.add_row(*_stats_row(name, stats))
+    table.add_section()
+    table.add_row(*_stats_row("overall (micro)", report.overall), style="bold")
+    return table
+
+
+def _print_documents(console: Console, report: EvalReport) -> None:
+    docs = report.documents
+    console.print(
+        f"documents: {docs.truth} with truth, {docs.scored} scored, {docs.ok} ok, "
+        f"{docs.missing} missing, {docs.errors} errors; "
+        f"{docs.unmatched_records} records without truth",
+        highlight=False,
+    )
+
+
+def _print_confidence(console: Console, report: EvalReport) -> None:
+    conf = report.confidence
+    if conf is None:
+        return
+    table = Table(title="confidence vs accuracy", title_justify="left")
+    table.add_column("confidence")
+    table.add_column("n", justify="right")
+    table.add_column("accuracy", justify="right")
+    accuracy = sum((band.accuracy or 0.0) * band.n for band in conf.bands) / conf.n
+    table.add_row("all scored", str(conf.n), _fmt(accuracy))
+    table.add_row("top half", str((conf.n + 1) // 2), _fmt(conf.top_half_accuracy))
+    table.add_row("bottom half", str(conf.n // 2), _fmt(conf.bottom_half_accuracy))
+    table.add_section()
+    for band in conf.bands:
+        bracket = "]" if band.high >= 1.0 else ")"
+        label = f"[{band.low:.1f}, {band.high:.1f}{bracket}"
+        table.add_row(Text(label), str(band.n), _fmt(band.accuracy))
+    console.print(table)
+
+
+def eval_command(
+    results: Annotated[
+        Path,
+        typer.Argument(
+            help="Result records: JSONL (one per line) or a JSON array.",
+            metavar="RESULTS",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    truth: TruthOption,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the full report (with every mismatch) here."),
+    ] = None,
+    threshold: ThresholdOption = DEFAULT_TEXT_THRESHOLD,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing",
+            help="Leave documents without a record out, instead of counting their "
+            "values as missed (for partial runs).",
+        ),
+    ] = False,
+    fail_under: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-under",
+            min=0.0,
+            max=1.0,
+            help="Exit with status 1 when the overall F1 is below this.",
+        ),
+    ] = None,
+) -> None:
+    """Score extraction results against truth files: precision, recall, F1 and ANLS per field.
+
+    Dates, amounts, currencies and ids are compared by meaning, free text by ANLS similarity:
+
+    15.03.2024 = 2024-03-15, "1.234,56" = 1234.56, € = EUR, "DE 123" = "de123".
+
+    Fields absent from a truth file are unknown and not scored.
+
+    Example:
+
+        extractor eval results.jsonl -t ../shared/eval/invoices --json report.json
+    """
+    report = _score_file(results, truth, threshold, skip_missing)
+    console = Console()
+    console.print(_report_table(report, f"{results} vs {truth}"))
+    _print_documents(console, report)
+    _print_confidence(console, report)
+    if json_out is not None:
+        _write_atomic(json_out, report.to_json())
+        console.print(f"report written to {json_out}", highlight=False)
+    if fail_under is not None and report.overall.f1 < fail_under:
+        console.print(
+            f"[red]overall F1 {report.overall.f1:.3f} is below {fail_under:.3f}[/red]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _load_side(path: Path, truth: Path | None, threshold: float) -> EvalReport:
+    """A saved report as it is, or a records file scored against *truth*."""
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        parsed = None  # JSONL: more than one JSON value
+    if is_report_json(parsed):
+        try:
+            return EvalReport.model_validate(parsed)
+        except ValidationError as exc:
+            raise _fail(f"{path} is not a valid evaluation report: {exc}") from exc
+    if truth is None:
+        raise _fail(f"{path} holds records, not a report: give --truth to score it")
+    return _score_file(path, truth, threshold, skip_missing=False)
+
+
+def _delta_cell(delta: FieldDelta) -> Text:
+    style = _VERDICT_STYLE[delta.verdict]
+    if delta.delta_f1 is None:
+        return Text(delta.verdict.replace("_", " "), style=style)
+    return Text(_signed(delta.delta_f1), style=style)
+
+
+def _compare_row(name: str, delta: FieldDelta) -> list[str | Text]:
+    a, b = delta.a, delta.b
+    return [
+        name,
+        str(b.n if b else a.n if a else 0),
+        _fmt(a.f1 if a else None),
+        _fmt(b.f1 if b else None),
+        _delta_cell(delta),
+        Text(delta.verdict, style=_VERDICT_STYLE[delta.verdict]),
+    ]
+
+
+def _comparison_table(comparison: Comparison, a: Path, b: Path) -> Table:
+    table = Table(title=f"a = {a}\nb = {b}", title_justify="left")
+    table.add_column("field", no_wrap=True)
+    for name in ("n", "F1 a", "F1 b", "Δ F1"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for name, delta in comparison.fields.items():
+        table.add_row(*_compare_row(name, delta))
+    table.add_section()
+    table.add_row(*_compare_row("overall (micro)", comparison.overall), style="bold")
+    return table
+
+
+def compare_command(
+    a: Annotated[
+        Path,
+        typer.Argument(
+            help="Baseline: a records file or a JSON report from `extractor eval`.",
+            metavar="A",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    b: Annotated[
+        Path,
+        typer.Argument(
+            help="Candidate: a records file or a JSON report.",
+            metavar="B",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            "-t",
+            help=_TRUTH_HELP + " Needed for records files.",
+            envvar="EXTRACTOR_EVAL_TRUTH",
+            exists=True,
+            readable=True,
+        ),
+    ] = None,
+    threshold: ThresholdOption = DEFAULT_TEXT_THRESHOLD,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the comparison as JSON here.")
+    ] = None,
+) -> None:
+    """Compare two runs field by field: F1 deltas from A (baseline) to B, better or worse.
+
+    A and B are records files (scored against --truth) or reports from `extractor eval --json`.
+
+    Example:
+
+        extractor eval-compare old.jsonl new.jsonl -t ../shared/eval/invoices
+    """
+    comparison = compare(_load_side(a, truth, threshold), _load_side(b, truth, threshold))
+    console = Console()
+    console.print(_comparison_table(comparison, a, b))
+    console.print(
+        f"{comparison.count('better')} better, {comparison.count('worse')} worse, "
+        f"{comparison.count('same')} same; overall F1 {_signed(comparison.overall.delta_f1)}",
+        highlight=False,
+    )
+    if json_out is not None:
+        _write_atomic(json_out, comparison.to_json())
+        console.print(f"comparison written to {json_out}", highlight=False)
