@@ -35,6 +35,8 @@ _MOVED_KEYWORDS = (
     "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
 )  # fmt: skip
 _DROPPED_KEYWORDS = ("default", "examples", "title")
+# String formats llama.cpp's grammar builder enforces; the embedded engine keeps them.
+_GRAMMAR_FORMATS = ("date", "time", "date-time", "uuid")
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,35 @@ class SchemaSpec:
         model: validates every answer (constraints included).
         name: the schema name sent in ``response_format`` (``^[a-zA-Z0-9_-]{1,64}$``).
         json_schema: the strict schema.
+        grammar_schema: the same, keeping the string formats a llama.cpp grammar enforces
+            (``date``…), for the embedded engine.
     """
 
     model: type[BaseModel]
     name: str
     json_schema: dict[str, Any]
+    grammar_schema: dict[str, Any]
 
     @classmethod
     def from_model(cls, model: type[BaseModel]) -> SchemaSpec:
         """Build a spec from a pydantic model class."""
         name = re.sub(r"[^a-zA-Z0-9_-]", "_", model.__name__)[:64] or "Extraction"
-        return cls(model=model, name=name, json_schema=strict_schema(model))
+        return cls(
+            model=model,
+            name=name,
+            json_schema=strict_schema(model),
+            grammar_schema=strict_schema(model, grammar=True),
+        )
 
     def fingerprint(self) -> str:
         """A stable text form of the strict schema (for job fingerprints and caches)."""
         return orjson.dumps(self.json_schema, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+def strict_schema(model: type[BaseModel], *, grammar: bool = False) -> dict[str, Any]:
     """Return the strict-mode JSON Schema for ``model``.
+
+    With ``grammar``, string formats a llama.cpp grammar can enforce stay in place.
 
     Example:
         >>> from pydantic import BaseModel
@@ -75,15 +87,18 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
         (['name', 'price'], False)
     """
     raw = model.model_json_schema(mode="validation")
-    schema = _strict_node(copy.deepcopy(raw))
+    schema = _strict_node(copy.deepcopy(raw), grammar)
     if "$defs" in raw:
-        schema["$defs"] = {k: _strict_node(v) for k, v in raw["$defs"].items()}
+        schema["$defs"] = {k: _strict_node(v, grammar) for k, v in raw["$defs"].items()}
     return schema
 
 
-def _strict_node(node: dict[str, Any]) -> dict[str, Any]:
+def _strict_node(node: dict[str, Any], grammar: bool = False) -> dict[str, Any]:
     node = {k: v for k, v in node.items() if k != "$defs"}
+    kept = node.pop("format", None) if grammar and node.get("format") in _GRAMMAR_FORMATS else None
     notes = [f"{k}: {json.dumps(node.pop(k))}" for k in _MOVED_KEYWORDS if k in node]
+    if kept:
+        node["format"] = kept
     for key in _DROPPED_KEYWORDS:
         node.pop(key, None)
     if notes:
@@ -97,22 +112,23 @@ def _strict_node(node: dict[str, Any]) -> dict[str, Any]:
             node["description"] = description
     for key in ("anyOf", "oneOf", "allOf"):
         if key in node:
-            node[key] = [_strict_node(sub) for sub in node[key]]
+            node[key] = [_strict_node(sub, grammar) for sub in node[key]]
     if "oneOf" in node:  # strict mode knows anyOf only
         node["anyOf"] = node.pop("oneOf")
     if "items" in node and isinstance(node["items"], dict):
-        node["items"] = _strict_node(node["items"])
+        node["items"] = _strict_node(node["items"], grammar)
     if node.get("type") == "object" or "properties" in node:
-        node = _close_object(node)
+        node = _close_object(node, grammar)
     return node
 
 
-def _close_object(node: dict[str, Any]) -> dict[str, Any]:
+def _close_object(node: dict[str, Any], grammar: bool) -> dict[str, Any]:
     # Every property becomes required. Optional fields already allow null in pydantic's
     # schema (``X | None``); a field with a non-null default (``list = []``) stays
     # non-null, so the model must send a value the original model accepts.
     node["type"] = "object"
-    node["properties"] = {k: _strict_node(v) for k, v in node.get("properties", {}).items()}
+    properties = node.get("properties", {}).items()
+    node["properties"] = {k: _strict_node(v, grammar) for k, v in properties}
     node["required"] = list(node["properties"])
     node["additionalProperties"] = False
     return node

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import copy
+import dataclasses
 import importlib.util
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -160,7 +162,7 @@ class LocalProvider:
             "max_tokens": sampling.max_tokens,
             "response_format": {
                 "type": "json_object",
-                "schema": grammar_schema(schema.json_schema),
+                "schema": grammar_schema(schema.grammar_schema),
             },
         }
         for key in ("top_p", "seed", "frequency_penalty", "presence_penalty"):
@@ -201,4 +203,25 @@ def _completion(raw: dict[str, Any], model: str) -> Completion:
         )  # fmt: skip
     if not (completion.content or "").strip():
         raise EmptyOutput("local: the model returned no content", completion=completion)
-    return completion
+    return _escape_control_characters(completion)
+
+
+def _escape_control_characters(completion: Completion) -> Completion:
+    """Re-serialise answers whose strings hold raw newlines or tabs.
+
+    llama.cpp's grammar lets a model write raw control characters inside JSON strings,
+    which strict JSON parsers reject; the structure itself is valid, so a lenient parse
+    and a re-dump repair it without another round trip to the model.
+    """
+    content = completion.content or ""
+    try:
+        json.loads(content)
+        return completion
+    except ValueError:
+        pass
+    try:
+        value = json.loads(content, strict=False)
+    except ValueError:
+        return completion  # really invalid: validation will say so and ask for a repair
+    fixed = json.dumps(value, ensure_ascii=False)
+    return dataclasses.replace(completion, content=fixed)
