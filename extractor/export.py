@@ -89,10 +89,14 @@ def _write_csv(records: Sequence[dict[str, Any]], path: Path) -> list[Path]:
                 for number, item in enumerate(value, start=1):
                     item_row = {"source": record.get("source"), "sha256": record.get("sha256"),
                                 "item": number}  # fmt: skip
-                    item_row.update(_flatten(item, "") if isinstance(item, dict) else {"value": item})
+                    item_row.update(
+                        _flatten(item, "") if isinstance(item, dict) else {"value": item}
+                    )
                     tables.setdefault(key, []).append(item_row)
             else:
-                row[f"data.{key}"] = "; ".join(map(str, value)) if isinstance(value, list) else value
+                row[f"data.{key}"] = (
+                    "; ".join(map(str, value)) if isinstance(value, list) else value
+                )
         rows.append(row)
     written = [path]
     _atomic_write(path, _csv_bytes(rows))

@@ -51,13 +51,17 @@ def open_frames(document: Document, max_pixels: int) -> list[Image.Image]:
             image = Image.open(io.BytesIO(document.data))
             _check_pixels(image, max_pixels, document.source)
             if document.media_type == "image/tiff":
-                frames = [_loaded(f, max_pixels, document.source) for f in ImageSequence.Iterator(image)]
+                frames = [
+                    _loaded(f, max_pixels, document.source) for f in ImageSequence.Iterator(image)
+                ]
             else:
                 frames = [_loaded(image, max_pixels, document.source)]
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputTooLarge(f"{document.source}: {exc}", path=document.source) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CorruptInput(f"{document.source}: cannot decode image ({exc})", path=document.source) from None
+        raise CorruptInput(
+            f"{document.source}: cannot decode image ({exc})", path=document.source
+        ) from None
     return frames
 
 

@@ -217,7 +217,9 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
     try:
         page = pdf[number - 1]
     except pdfium.PdfiumError as exc:
-        raise CorruptInput(f"{document.source}: page {number}: {exc}", path=document.source) from None
+        raise CorruptInput(
+            f"{document.source}: page {number}: {exc}", path=document.source
+        ) from None
     try:
         width, height = page.get_size()
         textpage = page.get_textpage()
@@ -249,7 +251,9 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         page.close()
 
 
-def _render(page: Any, width: float, height: float, options: PageOptions, document: Document) -> Any:
+def _render(
+    page: Any, width: float, height: float, options: PageOptions, document: Document
+) -> Any:
     scale = options.dpi / 72
     if width * height * scale * scale > options.max_pixels:
         raise InputTooLarge(
@@ -282,10 +286,9 @@ def _is_visible(obj: Any, box: Box, width: float, height: float) -> bool:
     if bottom - top < 1.0:  # under one point tall: microscopic
         return False
     r, g, b, a = (pdfium_c.c_uint() for _ in range(4))
-    if pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a):
-        if a.value == 0 or min(r.value, g.value, b.value) >= 248:
-            return False  # transparent or white
-    return True
+    has_fill = pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a)
+    # transparent or white
+    return not (has_fill and (a.value == 0 or min(r.value, g.value, b.value) >= 248))
 
 
 # -- images -----------------------------------------------------------------------------

@@ -57,7 +57,11 @@ async def process(
 
 
 async def _run(
-    source: Source, schema: SchemaSpec, provider: Provider, settings: Settings, state: dict[str, Any]
+    source: Source,
+    schema: SchemaSpec,
+    provider: Provider,
+    settings: Settings,
+    state: dict[str, Any],
 ) -> BaseModel:
     document, pages = await asyncio.to_thread(prepare, source, settings, vision=provider.vision)
     state.update(sha256=document.sha256, pages=len(pages), source=document.source)
@@ -130,7 +134,9 @@ def merge_partials(parts: list[dict[str, Any]]) -> tuple[dict[str, Any], list[st
     return merged, conflicts
 
 
-def _merge_into(target: dict[str, Any], part: dict[str, Any], prefix: str, conflicts: list[str]) -> None:
+def _merge_into(
+    target: dict[str, Any], part: dict[str, Any], prefix: str, conflicts: list[str]
+) -> None:
     for key, value in part.items():
         current = target.get(key)
         if value is None or value == [] or value == {}:
@@ -142,7 +148,9 @@ def _merge_into(target: dict[str, Any], part: dict[str, Any], prefix: str, confl
         elif isinstance(current, dict) and isinstance(value, dict):
             _merge_into(current, value, f"{prefix}{key}.", conflicts)
         elif current != value:
-            conflicts.append(f"{prefix}{key}: page groups disagree ({current!r} kept, {value!r} seen)")
+            conflicts.append(
+                f"{prefix}{key}: page groups disagree ({current!r} kept, {value!r} seen)"
+            )
 
 
 def _record(
@@ -168,7 +176,9 @@ def _record(
         provider=provider.name,
         model=served or provider.model,
         attempts=[a.as_dict() for a in attempts],
-        usage=UsageInfo(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens),
+        usage=UsageInfo(
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+        ),
         cost_usd=cost_of(served or provider.model, usage) if attempts else None,
         pages=state["pages"],
         requests=state.get("requests", 0),

@@ -79,9 +79,7 @@ def estimate_tokens(page: Page) -> int:
     return tokens
 
 
-def split_pages(
-    pages: Sequence[Page], *, max_images: int, max_tokens: int
-) -> list[list[Page]]:
+def split_pages(pages: Sequence[Page], *, max_images: int, max_tokens: int) -> list[list[Page]]:
     """Group pages so each group fits one request. A page never splits."""
     groups: list[list[Page]] = [[]]
     images = tokens = 0

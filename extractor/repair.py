@@ -138,7 +138,23 @@ async def extract_with_repairs(
     except ExtractorError as exc:
         exc.attempts = attempts  # type: ignore[attr-defined]
         raise
-    return Outcome(value=value, attempts=attempts)
+    return Outcome(value=_as_user_model(value, schema.model), attempts=attempts)
+
+
+def _as_user_model(value: BaseModel, model: type[BaseModel]) -> BaseModel:
+    # instructor answers with an instance of its own subclass of the model (carrying the
+    # raw completion), which neither equals nor pickles as the user's class. Copy the
+    # already validated values over; validating again could run validators twice.
+    if type(value) is model:
+        return value
+    fields = {name: value.__dict__[name] for name in model.model_fields if name in value.__dict__}
+    plain = model.model_construct(
+        _fields_set=set(value.model_fields_set), **fields, **(value.model_extra or {})
+    )
+    for name in model.__private_attributes__:
+        if name in (value.__pydantic_private__ or {}):
+            setattr(plain, name, value.__pydantic_private__[name])  # type: ignore[index]
+    return plain
 
 
 def _record(attempt: Attempt, completion: Completion) -> None:
@@ -162,7 +178,7 @@ def _classify(exc: InstructorRetryException, attempts: list[Attempt]) -> Extract
     if isinstance(cause, ExtractorError):
         cause.attempts = attempts  # type: ignore[attr-defined]
         return cause
-    if isinstance(cause, ValidationError) or attempts and attempts[-1].errors:
+    if isinstance(cause, ValidationError) or (attempts and attempts[-1].errors):
         reasons = attempts[-1].errors if attempts else [str(cause)]
         return ExtractionFailed(
             f"the answer was still invalid after {len(attempts)} attempt(s): "

@@ -2,11 +2,11 @@
 
 Strict structured output (OpenAI, OpenRouter, Mistral) accepts a subset of JSON Schema:
 every object closed (``additionalProperties: false``), every property listed in
-``required``, optional values expressed as nullable (``anyOf [..., null]``), and no validation keywords such as
-``minimum`` or ``pattern``. Pydantic emits all of those, so :func:`strict_schema`
-rewrites the model's schema. Constraints that leave the schema are written into the
-description instead, so the model still reads them, and the original model still
-validates every answer.
+``required``, optional values expressed as nullable (``anyOf [..., null]``), and no
+validation keywords such as ``minimum`` or ``pattern``. Pydantic emits all of those, so
+:func:`strict_schema` rewrites the model's schema. Constraints that leave the schema are
+written into the description instead, so the model still reads them, and the original
+model still validates every answer.
 """
 
 from __future__ import annotations

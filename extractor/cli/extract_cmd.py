@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from extractor.api import extract_many, open_job_provider
-from extractor.errors import ConfigError
-from extractor.export import FORMATS, write_records
+from extractor.errors import AuthError, ConfigError, ProviderError
+from extractor.export import FORMATS, json_safe
+from extractor.jobs import JobSummary, run_job
 from extractor.providers import RetryPolicy, Sampling, choose
 from extractor.result import Result
 from extractor.schema import load_schema
@@ -30,36 +33,139 @@ _PANEL_SAMPLING = "Sampling"
 
 def extract_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
-    schema: Annotated[str, typer.Option("--schema", "-s", help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file; '-' writes JSONL to stdout.")] = Path("out/results.jsonl"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects).")] = "jsonl",
-    provider: Annotated[str | None, typer.Option(help="openrouter, mistral, openai, openai-compatible or local.", envvar="EXTRACTOR_PROVIDER", rich_help_panel=_PANEL_MODEL)] = None,
-    model: Annotated[str | None, typer.Option(help="Model id, or a .gguf path for local.", envvar="EXTRACTOR_MODEL", rich_help_panel=_PANEL_MODEL)] = None,
-    base_url: Annotated[str | None, typer.Option(help="Any OpenAI-compatible server, e.g. http://localhost:8000/v1.", envvar="EXTRACTOR_BASE_URL", rich_help_panel=_PANEL_MODEL)] = None,
-    mode: Annotated[str, typer.Option(help="auto (text layer where there is one, else image/OCR), text, vision or hybrid.", rich_help_panel=_PANEL_PAGES)] = "auto",
+    schema: Annotated[
+        str,
+        typer.Option(
+            "--schema",
+            "-s",
+            help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json.",
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file; '-' writes JSONL to stdout.")
+    ] = Path("out/results.jsonl"),
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects).",
+        ),
+    ] = "jsonl",
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="openrouter, mistral, openai, openai-compatible or local.",
+            envvar="EXTRACTOR_PROVIDER",
+            rich_help_panel=_PANEL_MODEL,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model id, or a .gguf path for local.",
+            envvar="EXTRACTOR_MODEL",
+            rich_help_panel=_PANEL_MODEL,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Any OpenAI-compatible server, e.g. http://localhost:8000/v1.",
+            envvar="EXTRACTOR_BASE_URL",
+            rich_help_panel=_PANEL_MODEL,
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="auto (text layer where there is one, else image/OCR), text, vision or hybrid.",
+            rich_help_panel=_PANEL_PAGES,
+        ),
+    ] = "auto",
     concurrency: Annotated[int, typer.Option(min=1, help="Documents in flight at once.")] = 4,
-    max_repairs: Annotated[int, typer.Option(min=0, help="Validation repairs after the first answer.")] = 2,
-    retries: Annotated[int, typer.Option(min=0, help="Transport retries per request (429, 5xx, timeouts).")] = 4,
+    max_repairs: Annotated[
+        int, typer.Option(min=0, help="Validation repairs after the first answer.")
+    ] = 2,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Transport retries per request (429, 5xx, timeouts).")
+    ] = 4,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds per request.")] = 120.0,
-    pages: Annotated[str | None, typer.Option(help="Page range such as 1-3,5 (default: all).", rich_help_panel=_PANEL_PAGES)] = None,
-    dpi: Annotated[int, typer.Option(min=36, max=600, help="Render resolution for page images.", rich_help_panel=_PANEL_PAGES)] = 150,
-    max_side: Annotated[int, typer.Option(min=256, help="Long side of sent images in pixels.", rich_help_panel=_PANEL_PAGES)] = 1540,
-    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer when the model gets no image.", rich_help_panel=_PANEL_PAGES)] = True,
-    password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.", envvar="EXTRACTOR_PDF_PASSWORD", rich_help_panel=_PANEL_PAGES)] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")] = None,
+    pages: Annotated[
+        str | None,
+        typer.Option(help="Page range such as 1-3,5 (default: all).", rich_help_panel=_PANEL_PAGES),
+    ] = None,
+    dpi: Annotated[
+        int,
+        typer.Option(
+            min=36, max=600, help="Render resolution for page images.", rich_help_panel=_PANEL_PAGES
+        ),
+    ] = 150,
+    max_side: Annotated[
+        int,
+        typer.Option(
+            min=256, help="Long side of sent images in pixels.", rich_help_panel=_PANEL_PAGES
+        ),
+    ] = 1540,
+    ocr: Annotated[
+        bool,
+        typer.Option(
+            "--ocr/--no-ocr",
+            help="OCR pages without a text layer when the model gets no image.",
+            rich_help_panel=_PANEL_PAGES,
+        ),
+    ] = True,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password for encrypted PDFs.",
+            envvar="EXTRACTOR_PDF_PASSWORD",
+            rich_help_panel=_PANEL_PAGES,
+        ),
+    ] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")
+    ] = None,
     temperature: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = 0.0,
     top_p: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
     seed: Annotated[int | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Answer token limit.", rich_help_panel=_PANEL_SAMPLING)] = 4096,
-    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).", rich_help_panel=_PANEL_SAMPLING)] = None,
-    frequency_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Answer token limit.", rich_help_panel=_PANEL_SAMPLING)
+    ] = 4096,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(help="Stop sequence (repeatable).", rich_help_panel=_PANEL_SAMPLING),
+    ] = None,
+    frequency_penalty: Annotated[
+        float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)
+    ] = None,
     presence_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Discard the records an earlier run committed to this output; start over.",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="Redo documents whose committed record is an error."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
 ) -> None:
     """Extract SCHEMA from every document under PATH... and write one record per document.
 
-    Exit code 0 when every document succeeded, 1 when some failed, 2 on a usage error.
+    Each record is committed to OUT.db as it finishes; running the same command again
+    resumes (finished documents are skipped without calling the model) and the export is
+    rewritten from all committed records.
+
+    Exit code 0 when every document succeeded, 1 when some failed, 2 on a usage error
+    or a key the provider refuses.
 
     Examples:
 
@@ -91,50 +197,81 @@ def extract_command(
         raise typer.Exit(2) from None
     if choice.name == "local":
         console.print(
-            f"Using the embedded model {job_provider.model} ({choice.reason}).", highlight=False
+            f"Using the embedded model {job_provider.model}: {choice.reason}.", highlight=False
         )
     sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
-    results = _run(sources, spec, settings, job_provider, console)
-    results.sort(key=lambda r: r.index)
-    records = [r.record() for r in results]
     if str(output) == "-":
-        sys.stdout.buffer.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    else:
-        written = write_records(records, output, fmt)  # type: ignore[arg-type]
-        console.print("Wrote " + ", ".join(str(p) for p in written), highlight=False)
-    _summary(console, results)
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+        results = _stream(sources, spec, settings, job_provider)
+        raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    with _progress(console) as progress:
+        try:
+            summary = run_job(
+                sources, spec, settings, job_provider, output=output, fmt=fmt,  # type: ignore[arg-type]
+                fresh=fresh, retry_failed=retry_failed, on_result=progress.advance,
+            )  # fmt: skip
+        except ConfigError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except ProviderError as exc:
+            console.print(f"[red]{exc.code}:[/red] {exc}", highlight=False)
+            raise typer.Exit(2 if isinstance(exc, AuthError) else 1) from None
+    console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
+    _summary(console, summary)
+    raise typer.Exit(0 if summary.all_ok else 1)
 
 
-def _run(sources: Any, spec: Any, settings: Settings, provider: Any, console: Console) -> list[Result[Any]]:
-    results: list[Result[Any]] = []
-    tokens = 0
-    cost = 0.0
-    columns = (
-        TextColumn("[progress.description]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
-    )  # fmt: skip
-    with Progress(*columns, console=console, disable=console.quiet, transient=False) as progress:
-        task = progress.add_task("extracting", total=None, stats="")
-        for result in extract_many(sources, spec, settings=settings, provider=provider):
-            results.append(result)
-            tokens += result.usage.prompt_tokens + result.usage.completion_tokens
-            cost += result.cost_usd or 0.0
-            failed = sum(not r.ok for r in results)
-            stats = f"failed {failed} · {tokens:,} tokens · ${cost:.4f}"
-            progress.update(task, advance=1, stats=stats)
+def _stream(sources: Any, spec: Any, settings: Settings, provider: Any) -> list[Result[Any]]:
+    """``-o -``: JSONL to stdout as documents finish, no store."""
+    results = []
+    for result in extract_many(sources, spec, settings=settings, provider=provider):
+        sys.stdout.buffer.write(orjson.dumps(json_safe(result.record())) + b"\n")
+        sys.stdout.buffer.flush()
+        results.append(result)
     return results
 
 
-def _summary(console: Console, results: list[Result[Any]]) -> None:
+class _Progress:
+    """A rich progress bar fed one result at a time: done, failed, tokens, running cost."""
+
+    def __init__(self, console: Console) -> None:
+        columns = (
+            TextColumn("[progress.description]{task.description}"), BarColumn(),
+            TextColumn("{task.completed} done"), TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+        )  # fmt: skip
+        self.bar = Progress(*columns, console=console, disable=console.quiet)
+        self.task = self.bar.add_task("extracting", total=None, stats="")
+        self.failed = self.tokens = 0
+        self.cost = 0.0
+
+    def advance(self, result: Result[Any]) -> None:
+        self.failed += not result.ok
+        self.tokens += result.usage.prompt_tokens + result.usage.completion_tokens
+        self.cost += result.cost_usd or 0.0
+        stats = f"failed {self.failed} · {self.tokens:,} tokens · ${self.cost:.4f}"
+        self.bar.update(self.task, advance=1, stats=stats)
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[_Progress]:
+    progress = _Progress(console)
+    with progress.bar:
+        yield progress
+
+
+def _summary(console: Console, summary: JobSummary) -> None:
+    results = summary.processed
     table = Table(title="extractor summary", show_header=False)
-    ok = sum(r.ok for r in results)
-    table.add_row("documents", str(len(results)))
-    table.add_row("succeeded", f"[green]{ok}[/green]")
-    table.add_row("failed", f"[red]{len(results) - ok}[/red]" if len(results) > ok else "0")
-    table.add_row("prompt / completion tokens", f"{sum(r.usage.prompt_tokens for r in results):,} / "
-                  f"{sum(r.usage.completion_tokens for r in results):,}")  # fmt: skip
-    table.add_row("cost (USD)", f"{sum(r.cost_usd or 0.0 for r in results):.4f}")
+    table.add_row("documents in the job", str(sum(summary.counts.values())))
+    table.add_row("  ok", f"[green]{summary.counts.get('ok', 0)}[/green]")
+    failed = summary.counts.get("error", 0)
+    table.add_row("  failed", f"[red]{failed}[/red]" if failed else "0")
+    table.add_row("processed this run", str(len(results)))
+    table.add_row("skipped (already committed)", str(summary.skipped))
+    prompt = sum(r.usage.prompt_tokens for r in results)
+    completion = sum(r.usage.completion_tokens for r in results)
+    table.add_row("prompt / completion tokens", f"{prompt:,} / {completion:,}")
+    table.add_row("cost this run (USD)", f"{sum(r.cost_usd or 0.0 for r in results):.4f}")
     table.add_row("repairs", str(sum(max(0, len(r.attempts) - r.requests) for r in results)))
     errors: dict[str, int] = {}
     for result in results:

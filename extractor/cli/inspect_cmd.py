@@ -24,7 +24,10 @@ __all__ = ["doctor_command", "preview_command", "schema_command"]
 
 
 def schema_command(
-    schema: Annotated[str, typer.Argument(help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json.")],
+    schema: Annotated[
+        str,
+        typer.Argument(help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json."),
+    ],
 ) -> None:
     """Print the response_format exactly as it is sent to the provider.
 
@@ -49,7 +52,13 @@ def schema_command(
 def preview_command(
     file: Annotated[Path, typer.Argument(help="A PDF, image or text file.")],
     mode: Annotated[str, typer.Option(help="auto, text, vision or hybrid.")] = "auto",
-    vision: Annotated[bool, typer.Option("--vision/--no-vision", help="Whether the model can see images (the embedded one cannot).")] = True,
+    vision: Annotated[
+        bool,
+        typer.Option(
+            "--vision/--no-vision",
+            help="Whether the model can see images (the embedded one cannot).",
+        ),
+    ] = True,
     pages: Annotated[str | None, typer.Option(help="Page range such as 1-3,5.")] = None,
     dpi: Annotated[int, typer.Option(min=36, max=600)] = 150,
     max_images: Annotated[int, typer.Option(help="Images one request may carry.")] = 8,
@@ -82,7 +91,9 @@ def preview_command(
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         if page.text:
             shown = page.text.strip()
-            console.print(shown[:chars] + ("…" if len(shown) > chars else ""), highlight=False, markup=False)
+            console.print(
+                shown[:chars] + ("…" if len(shown) > chars else ""), highlight=False, markup=False
+            )
     groups = split_pages(page_list, max_images=max_images, max_tokens=100_000)
     console.rule()
     console.print(f"~{total:,} tokens in {len(groups)} request(s)")
@@ -102,7 +113,9 @@ def doctor_command() -> None:
     table.add_column("default model")
     for name, profile in PROFILES.items():
         key = profile.key_env
-        configured = "yes" if key and os.environ.get(key) else (f"set {key}" if key else "--base-url")
+        configured = (
+            "yes" if key and os.environ.get(key) else (f"set {key}" if key else "--base-url")
+        )
         table.add_row(name, configured, profile.default_model or "—")
     model_path = local_engine.default_model_path()
     engine = "installed" if local_engine.available() else "missing: pip install 'extractor[local]'"

@@ -57,7 +57,9 @@ def choose(
     base_url = base_url or env.get("EXTRACTOR_BASE_URL") or None
     model = model or env.get("EXTRACTOR_MODEL") or None
     if provider is not None and provider not in PROVIDER_NAMES:
-        raise ConfigError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_NAMES)}")
+        raise ConfigError(
+            f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_NAMES)}"
+        )
     if provider == "local":
         return Choice("local", model, None, "asked for")
     if provider is not None:
@@ -78,7 +80,7 @@ def choose(
         "local",
         model,
         None,
-        "no API key set (set OPENROUTER_API_KEY, or pass --provider/--base-url, for a real model)",
+        "no API key is set; for a real model set OPENROUTER_API_KEY or pass --base-url",
     )
 
 
@@ -95,8 +97,10 @@ def open_provider(
         return LocalProvider(choice.model, **local_options)
     env = os.environ if environ is None else environ
     profile = PROFILES[choice.name]
-    key = api_key or env.get("EXTRACTOR_API_KEY") or (
-        env.get(profile.key_env) if profile.key_env else None
+    key = (
+        api_key
+        or env.get("EXTRACTOR_API_KEY")
+        or (env.get(profile.key_env) if profile.key_env else None)
     )
     if not key and choice.name != "openai-compatible":
         raise ConfigError(f"provider {choice.name} needs an API key: set {profile.key_env}")
