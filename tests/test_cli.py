@@ -1,0 +1,207 @@
+"""The command line through typer's CliRunner, against a real scripted server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from extractor.cli import app
+from extractor.testing import RecordedRequest, Reply, ScriptedServer
+
+runner = CliRunner()
+CANARY = "sk-canary-9f8e7d6c5b4a"
+
+INVOICE = {
+    "invoice_number": "RE-2024-0815", "invoice_date": "2024-03-15", "due_date": None,
+    "seller_name": "=HYPERLINK(\"http://evil\")", "seller_vat_id": None, "buyer_name": None,
+    "currency": "EUR", "net_amount": 1234.0, "tax_amount": 234.46, "total_amount": 1468.46,
+    "iban": None,
+    "line_items": [
+        {"description": "Toner", "quantity": 2.0, "unit_price": 10.0, "amount": 20.0},
+        {"description": "Paper", "quantity": 1.0, "unit_price": 5.0, "amount": 5.0},
+    ],
+}  # fmt: skip
+
+
+def _good(_: RecordedRequest) -> Reply:
+    return Reply.chat(json.dumps(INVOICE), prompt_tokens=100, completion_tokens=50)
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer(responder=_good) as scripted:
+        yield scripted
+
+
+@pytest.fixture
+def docs(tmp_path: Path, fixtures: Path) -> Path:
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(fixtures / "invoice.pdf", folder / "a.pdf")
+    shutil.copy(fixtures / "form.pdf", folder / "sub" / "b.pdf")
+    (folder / "notes.txt").write_text("Invoice RE-1, total 12.50 EUR, from ACME GmbH.\n")
+    (folder / "ignored.xyz").write_text("not a document")
+    return folder
+
+
+def _extract(server: ScriptedServer, *args: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        ["extract", *args, "--base-url", server.base_url, "--model", "m", "--retries", "0"],
+        env={"EXTRACTOR_API_KEY": CANARY},
+    )
+    return result.exit_code, result.output
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_every_command_has_help_with_examples() -> None:
+    for command in ("extract", "schema", "preview", "doctor", "eval", "eval-compare"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, command
+        assert "Example" in result.output, command
+
+
+def test_schema_prints_the_response_format_that_is_sent() -> None:
+    result = runner.invoke(app, ["schema", "invoice"])
+    assert result.exit_code == 0
+    sent = json.loads(result.output)
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["additionalProperties"] is False
+
+
+def test_folder_run_writes_one_record_per_document(server: ScriptedServer, docs: Path) -> None:
+    out = docs.parent / "out" / "r.jsonl"
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out))
+    assert code == 0, output
+    records = _records(out)
+    assert sorted(Path(str(r["source"])).name for r in records) == ["a.pdf", "b.pdf", "notes.txt"]
+    assert all(r["status"] == "ok" for r in records)
+    assert server.calls == 3
+    assert "documents in the job" in output
+
+
+def test_exit_code_1_when_a_document_fails(server: ScriptedServer, docs: Path) -> None:
+    (docs / "empty.pdf").write_bytes(b"")
+    out = docs.parent / "r.jsonl"
+    code, _ = _extract(server, str(docs), "-s", "invoice", "-o", str(out))
+    assert code == 1
+    failed = [r for r in _records(out) if r["status"] == "error"]
+    assert [(Path(str(r["source"])).name, r["error"]["type"]) for r in failed] == [  # type: ignore[index]
+        ("empty.pdf", "empty_input")
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-s", "no-such-schema"], ["-s", "invoice", "--mode", "psychic"], ["-s", "invoice", "-f", "xml"]],
+)
+def test_exit_code_2_on_usage_errors(server: ScriptedServer, docs: Path, args: list[str]) -> None:
+    code, _ = _extract(server, str(docs), *args, "-o", str(docs.parent / "r.jsonl"))
+    assert code == 2
+    assert server.calls == 0
+
+
+def test_rerun_resumes_without_calling_the_model(server: ScriptedServer, docs: Path) -> None:
+    out = docs.parent / "r.jsonl"
+    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out))[0] == 0
+    calls = server.calls
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out))
+    assert code == 0
+    assert server.calls == calls
+    assert len(_records(out)) == 3
+    assert "skipped" in output
+
+
+def test_a_changed_job_is_refused_unless_fresh(server: ScriptedServer, docs: Path) -> None:
+    out = docs.parent / "r.jsonl"
+    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out))[0] == 0
+    code, output = _extract(server, str(docs), "-s", "receipt", "-o", str(out))
+    assert code == 2
+    assert "--fresh" in output
+    server.responder = lambda _: Reply.chat('{"company": "A", "address": null, "date": null, "total": 1}')
+    code, _ = _extract(server, str(docs), "-s", "receipt", "-o", str(out), "--fresh")
+    assert code == 0
+    assert {r["data"]["company"] for r in _records(out)} == {"A"}  # type: ignore[index]
+
+
+def test_retry_failed_redoes_only_the_errors(server: ScriptedServer, docs: Path) -> None:
+    out = docs.parent / "r.jsonl"
+    server.responder = lambda req: (
+        Reply.chat("not json") if "notes.txt" in json.dumps(req.json) else _good(req)
+    )
+    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "0")[0] == 1
+    server.responder = _good
+    before = server.calls
+    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out))[0] == 1  # errors are kept
+    assert server.calls == before
+    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--retry-failed")[0] == 0
+    assert server.calls == before + 1
+    assert len(_records(out)) == 3
+
+
+def test_auth_errors_stop_the_run_at_once(server: ScriptedServer, docs: Path) -> None:
+    server.responder = lambda _: Reply.error(401, f"Incorrect API key provided: {CANARY}")
+    out = docs.parent / "r.jsonl"
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--concurrency", "1")
+    assert code == 2
+    assert server.calls == 1
+    assert "auth_error" in output
+    assert CANARY not in output
+    assert _records(out) == []  # nothing committed: the next run retries every document
+
+
+def test_csv_export_has_a_line_item_table_and_defused_formulas(
+    server: ScriptedServer, docs: Path
+) -> None:
+    out = docs.parent / "r.csv"
+    assert _extract(server, str(docs / "a.pdf"), "-s", "invoice", "-o", str(out), "-f", "csv")[0] == 0
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["data.total_amount"] == "1468.46"
+    assert rows[0]["data.seller_name"].startswith("'=")
+    items = list(csv.DictReader((docs.parent / "r.line_items.csv").open()))
+    assert [i["description"] for i in items] == ["Toner", "Paper"]
+    assert items[0]["sha256"] == rows[0]["sha256"]
+
+
+def test_the_api_key_appears_in_no_output(server: ScriptedServer, docs: Path) -> None:
+    replies = [
+        Reply.error(500, f"upstream said {CANARY}"), Reply.error_in_200(f"bad key {CANARY}"),
+        Reply.chat("this is not JSON"), Reply.error(429, CANARY, headers={"Retry-After": "0"}),
+    ]  # fmt: skip
+    server.responder = lambda _: replies[server.calls % len(replies)]
+    out = docs.parent / "r.jsonl"
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "1")
+    assert code == 1
+    assert CANARY not in output
+    for path in out.parent.glob("r.jsonl*"):
+        assert CANARY.encode() not in path.read_bytes(), path
+    assert all(r.headers["authorization"] == f"Bearer {CANARY}" for r in server.requests)
+
+
+def test_stdout_output_streams_jsonl(server: ScriptedServer, docs: Path) -> None:
+    code, output = _extract(server, str(docs / "a.pdf"), "-s", "invoice", "-o", "-", "-q")
+    assert code == 0
+    assert json.loads(output.strip().splitlines()[-1])["status"] == "ok"
+
+
+def test_preview_shows_what_the_model_receives(fixtures: Path) -> None:
+    result = runner.invoke(app, ["preview", str(fixtures / "multipage.pdf")])
+    assert result.exit_code == 0
+    assert "page 3" in result.output and "INV-7731" in result.output
+
+
+def test_doctor_says_the_embedded_model_is_used_without_a_key() -> None:
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0
+    assert "would use local" in " ".join(result.output.split())
