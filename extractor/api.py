@@ -33,23 +33,33 @@ def open_job_provider(settings: Settings) -> Provider:
     return open_provider(choice, api_key=settings.api_key, retry=settings.retry, **local)
 
 
+def _provider_option(provider: Provider | str | None, options: dict[str, Any]) -> Provider | None:
+    # ``provider`` is both a Settings field (a name) and an open Provider: a name passed as a
+    # keyword belongs to the settings, not in place of the provider object.
+    if isinstance(provider, str):
+        options["provider"] = provider
+        return None
+    return provider
+
+
 @overload
 async def aextract(
-    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
 ) -> Result[M]: ...
 @overload
 async def aextract(
-    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
 ) -> Result[Any]: ...
 async def aextract(
     source: Source,
     schema: type[BaseModel] | str | SchemaSpec,
     *,
     settings: Settings | None = None,
-    provider: Provider | None = None,
+    provider: Provider | str | None = None,
     **options: Any,
 ) -> Result[Any]:
     """Async twin of :func:`extract`."""
+    provider = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
     owned = provider is None
@@ -63,18 +73,18 @@ async def aextract(
 
 @overload
 def extract(
-    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
 ) -> Result[M]: ...
 @overload
 def extract(
-    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | None = ..., **options: Any
+    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
 ) -> Result[Any]: ...
 def extract(
     source: Source,
     schema: type[BaseModel] | str | SchemaSpec,
     *,
     settings: Settings | None = None,
-    provider: Provider | None = None,
+    provider: Provider | str | None = None,
     **options: Any,
 ) -> Result[Any]:
     """Extract ``schema`` from one document.
@@ -84,7 +94,8 @@ def extract(
         schema: a pydantic model class, or a spec (``invoice``, ``file.py:Class`` …).
         settings: a :class:`Settings`; ``options`` override its fields
             (``model="…"``, ``mode="text"``, ``temperature=0.2`` …).
-        provider: an already open provider (else one is chosen from settings/environment).
+        provider: an already open provider, or a provider name (``"openrouter"`` …) that
+            sets ``Settings.provider``; None chooses from settings/environment.
 
     Returns:
         The document's :class:`Result`: ``status`` ``ok`` with ``data``, or ``error``.
@@ -104,7 +115,7 @@ async def aextract_many(
     schema: type[BaseModel] | str | SchemaSpec,
     *,
     settings: Settings | None = None,
-    provider: Provider | None = None,
+    provider: Provider | str | None = None,
     on_result: OnResult | None = None,
     **options: Any,
 ) -> AsyncIterator[Result[Any]]:
@@ -112,6 +123,7 @@ async def aextract_many(
 
     Yields results as they finish; ``result.index`` is the source's position.
     """
+    provider = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
     owned = provider is None
@@ -162,7 +174,7 @@ def extract_many(
     schema: type[BaseModel] | str | SchemaSpec,
     *,
     settings: Settings | None = None,
-    provider: Provider | None = None,
+    provider: Provider | str | None = None,
     on_result: OnResult | None = None,
     **options: Any,
 ) -> Iterator[Result[Any]]:

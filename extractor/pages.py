@@ -229,8 +229,9 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         finally:
             textpage.close()
         hidden = [r.text for r in runs if not r.visible and r.text.strip()]
-        visible_text = "".join(r.text for r in runs if r.visible) if runs else layer_text
-        has_text = _has_real_text(visible_text, options)
+        if hidden:  # what a reader cannot see is not sent to the model
+            layer_text = _visible_text(runs)
+        has_text = _has_real_text(layer_text, options)
         result = Page(number, width, height, runs=runs)
         if hidden:
             sample = " ".join(hidden)[:80]
@@ -271,9 +272,41 @@ def _text_runs(page: Any, textpage: Any, width: float, height: float) -> Iterato
         text = obj.extract()
         if not text:
             continue
-        left, bottom, right, top = obj.get_bounds()
-        box = (left, height - top, right, height - bottom)
+        box = _device_box(page, width, height, obj.get_bounds())
         yield TextRun(text, box, _is_visible(obj, box, width, height))
+
+
+_BOX_PRECISION = 10  # PDFium maps to integer device units; map at 10× for 0.1 pt
+
+
+def _device_box(page: Any, width: float, height: float, bounds: tuple[float, ...]) -> Box:
+    """PDF user-space bounds → a top-left-origin box in page points.
+
+    Through PDFium's own page-to-device mapping, so a MediaBox that does not start at
+    0 0 and a ``/Rotate``-d page land where the page is drawn.
+    """
+    left, bottom, right, top = bounds
+    size_x, size_y = round(width * _BOX_PRECISION), round(height * _BOX_PRECISION)
+    xs, ys = [], []
+    for x, y in ((left, bottom), (right, top)):
+        dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
+        pdfium_c.FPDF_PageToDevice(page, 0, 0, size_x, size_y, 0, x, y, dx, dy)
+        xs.append(dx.value / _BOX_PRECISION)
+        ys.append(dy.value / _BOX_PRECISION)
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _visible_text(runs: tuple[TextRun, ...]) -> str:
+    """Rebuild a page's text from its visible runs: lines by position, left to right."""
+    lines: list[list[TextRun]] = []
+    for run in sorted((r for r in runs if r.visible), key=lambda r: (r.box[1], r.box[0])):
+        centre = (run.box[1] + run.box[3]) / 2
+        last = lines[-1][0] if lines else None
+        if last is not None and last.box[1] <= centre <= last.box[3]:
+            lines[-1].append(run)
+        else:
+            lines.append([run])
+    return "\n".join(" ".join(r.text for r in sorted(line, key=lambda r: r.box[0])) for line in lines)
 
 
 def _is_visible(obj: Any, box: Box, width: float, height: float) -> bool:

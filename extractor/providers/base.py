@@ -53,6 +53,13 @@ class Sampling:
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
 
+    def __post_init__(self) -> None:
+        # ``stop="END"`` is one sequence, as in the OpenAI API, not the letters E, N, D.
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif self.stop is not None and not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+
 
 @dataclass(frozen=True)
 class Completion:

@@ -70,7 +70,9 @@ def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=n_ctx,  # below the prompt length the grammar silently vanishes
-                n_threads=threads,
+                # llama-cpp-python generates on half the cores by default; this is the
+                # process's main work, so use them all.
+                n_threads=threads or os.cpu_count(),
                 verbose=False,
             )
         return _MODELS[key]

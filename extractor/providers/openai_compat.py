@@ -40,6 +40,7 @@ from extractor.errors import (
     RateLimited,
 )
 from extractor.providers.base import Completion, Sampling, Usage
+from extractor.providers.limiter import AdaptiveLimiter
 from extractor.schema import SchemaSpec
 
 __all__ = ["PROFILES", "OpenAICompatible", "Profile", "RetryPolicy"]
@@ -126,16 +127,30 @@ class OpenAICompatible:
         self.context_tokens = profile.context_tokens
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(self.retry.timeout, connect=min(10.0, self.retry.timeout)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
+        self._refused: AuthError | None = None  # once the key is refused, stop calling
+        self.limiter = AdaptiveLimiter()
+        self._own_client = client is None
+        self._client = client
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAICompatible({self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None and self._client_loop in (None, asyncio.get_running_loop()):
+            await self._client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        # Pooled connections belong to the event loop that opened them, and every sync
+        # ``extract()`` runs its own loop: a provider reused across calls needs a new client.
+        loop = asyncio.get_running_loop()
+        if self._client is None or (self._own_client and self._client_loop is not loop):
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.retry.timeout, connect=min(10.0, self.retry.timeout)),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+            self._client_loop = loop
+        return self._client
 
     # -- the request -------------------------------------------------------------------
 
@@ -175,13 +190,21 @@ class OpenAICompatible:
     async def complete(
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
     ) -> Completion:
+        if self._refused is not None:  # 401/402/403 will not change: spare the other documents
+            raise AuthError(self._refused.message, status=getattr(self._refused, "status", None))
         content = orjson.dumps(self.build_body(messages, schema, sampling))
         url = f"{self.base_url}/chat/completions"
         for attempt in range(self.retry.retries + 1):
             try:
-                completion = await self._send_once(url, content)
+                async with self.limiter.slot():
+                    completion = await self._send_once(url, content)
+                self.limiter.succeeded()
                 return _with_retries(completion, attempt)
             except ProviderError as exc:
+                if isinstance(exc, AuthError):
+                    self._refused = exc
+                if isinstance(exc, RateLimited):
+                    self.limiter.refused(getattr(exc, "retry_after", None))
                 wait = self._retry_wait(exc, attempt)
                 if wait is None:
                     exc.transport_retries = attempt  # type: ignore[attr-defined]
@@ -200,7 +223,7 @@ class OpenAICompatible:
 
     async def _send_once(self, url: str, content: bytes) -> Completion:
         try:
-            response = await self._client.post(url, content=content, headers=self._headers())
+            response = await self._http().post(url, content=content, headers=self._headers())
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"{self.name}: no answer within {self.retry.timeout:g} s") from exc
         except httpx.TransportError as exc:

@@ -1,0 +1,463 @@
+"""Ground stage: where on which page does each extracted value stand?
+
+Every scalar of the answer (nested dicts and lists walked; booleans and nulls skipped) is
+looked up in the pages' text runs and gets a :class:`Grounding` with one status:
+
+- ``exact``: the value's own characters, case included (a number in its plain form:
+  ``1468.46``, or ``12`` for ``12.0``). Case-insensitive matches count as normalized, so
+  exact always means character for character.
+- ``normalized``: a usual printed form: ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing
+  zeros optional), ISO dates as ``15.03.2024`` / ``03/15/2024`` / ``15 March 2024`` / …,
+  ids without their spaces (``DE89 3704 …``), currency codes as symbols, other case/spacing.
+- ``fuzzy``: text of 4+ characters (not dates or numbers) whose best approximate substring
+  has a normalised Levenshtein similarity of at least 0.8.
+- ``hidden_only``: found only in text a reader cannot see; ``not_found``.
+
+Numbers must stand alone: ``12`` is not found inside ``12.03.2024``, ``2.500`` or ``A12``.
+Where a value stands in several places: visible before hidden, exact before normalized, then
+the first place read (page, top, left). A value of a nested object or list item is placed
+nearest its uniquely found sibling (the quantity on its line item's row, not the ``12`` of
+the street address) and not where a sibling already stands (unit price and equal amount).
+
+Example:
+    >>> from extractor.pages import Page, TextRun
+    >>> page = Page(1, 600, 800, runs=(TextRun("Total: 1.468,46 €", (50, 100, 200, 110)),))
+    >>> g = ground({"total": 1468.46}, [page])["total"]
+    >>> g.status, g.page, g.text, g.confidence
+    ('normalized', 1, '1.468,46', 0.85)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from extractor.pages import Page, TextRun
+
+__all__ = ["Grounding", "Status", "field_confidence", "ground", "require_grounding_feedback"]
+
+Status = Literal["exact", "normalized", "fuzzy", "not_found", "hidden_only"]
+Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
+FUZZY_MIN = 0.8
+
+_CURRENCIES = {"EUR": "€", "GBP": "£", "USD": "$ US$", "JPY": "¥ 円", "CNY": "¥ 元", "INR": "₹",
+               "MYR": "RM", "CHF": "Fr. SFr.", "KRW": "₩", "RUB": "₽", "TRY": "₺", "ILS": "₪",
+               "PLN": "zł", "VND": "₫", "THB": "฿", "PHP": "₱", "NGN": "₦", "UAH": "₴"}  # fmt: skip
+_MONTHS = (  # one string per language, January to December
+    "january february march april may june july august september october november december",
+    "januar februar märz april mai juni juli august september oktober november dezember",
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "januari februari maart april mei juni juli augustus september oktober november december",
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?")
+_DASHES = dict.fromkeys(map(ord, "‐‑‒–—−"), "-") | dict.fromkeys(map(ord, "‘’‚′"), "'")
+_GROUP = ".,'\u00a0\u202f"  # characters that may join the digit groups of one number
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Where one extracted value stands: ``page`` (1-based), ``text`` (the span as printed).
+
+    ``box`` is ``(x0, top, x1, bottom)`` in page units, top-left origin (None when not found
+    or on plain-text pages); a span inside a run is cut from the run's box in proportion to
+    rough glyph widths, a span over runs of one line gets their union. ``occurrences``
+    counts distinct places (visible ones; hidden ones for ``hidden_only``; 1 when fuzzy).
+    ``similarity`` is 1.0 unless fuzzy; ``confidence`` is :func:`field_confidence`.
+    """
+
+    value: Any
+    status: Status
+    page: int | None = None
+    text: str | None = None
+    box: Box | None = None
+    occurrences: int = 0
+    similarity: float = 0.0
+    confidence: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-safe form that goes into a record."""
+        box = None if self.box is None else [round(v, 2) for v in self.box]
+        return {"status": self.status, "page": self.page, "text": self.text, "box": box,
+                "occurrences": self.occurrences, "similarity": round(self.similarity, 3),
+                "confidence": round(self.confidence, 3)}  # fmt: skip
+
+
+def field_confidence(grounding: Grounding, *, repaired: bool) -> float:
+    """A heuristic confidence for one field from honest signals, not a calibrated probability.
+
+    Exact 0.95, normalized 0.85, fuzzy 0.6 × similarity, hidden only 0.2, not found 0.1;
+    0.1 less when the answer needed a repair round. Use it to rank fields for review.
+    """
+    base = {"exact": 0.95, "normalized": 0.85, "fuzzy": 0.6 * grounding.similarity,
+            "hidden_only": 0.2, "not_found": 0.1}[grounding.status]  # fmt: skip
+    return round(min(1.0, max(0.0, base - (0.1 if repaired else 0.0))), 4)
+
+
+def require_grounding_feedback(groundings: dict[str, Grounding]) -> list[str]:
+    """Repair messages for the values that stand nowhere a reader can see."""
+    messages = []
+    for path, g in groundings.items():
+        shown = json.dumps(g.value, ensure_ascii=False, default=str)
+        if g.status == "not_found":
+            messages.append(f"`{path}` {shown} does not appear in the document")
+        elif g.status == "hidden_only":
+            messages.append(f"`{path}` {shown} appears only in hidden text on page {g.page}, "
+                            "which a reader cannot see; use what the page shows")  # fmt: skip
+    return messages
+
+
+def ground(
+    data: dict[str, Any], pages: Sequence[Page], *, repaired: bool = False
+) -> dict[str, Grounding]:
+    """Locate every scalar of ``data`` on ``pages``; keys are paths like ``line_items[0].amount``.
+
+    ``repaired`` (the answer needed a repair round) lowers every confidence by 0.1.
+    """
+    texts = [text for page in pages for text in _page_texts(page)]
+    found = [(path, value, _locate(value, texts)) for path, value in _scalars(data, "")]
+    anchors: dict[str, _Match] = {}  # per parent object: its longest value found in one place
+    for path, _, matches in found:
+        if len(matches) == 1 and matches[0].visible and matches[0].box and _parent(path):
+            old = anchors.get(_parent(path))
+            if old is None or len(matches[0].text) > len(old.text):
+                anchors[_parent(path)] = matches[0]
+    result: dict[str, Grounding] = {}
+    taken: dict[str, set[tuple[int, int]]] = {}  # places the siblings already stand on
+    for path, value, matches in found:
+        parent = _parent(path)
+        used = taken.setdefault(parent, set()) if parent else set()
+        best = _choose(matches, anchors.get(parent), used)
+        if best is None:
+            g = Grounding(value, "not_found")
+        else:
+            used.add((best.page, best.start))
+            status: Status = _TIERS[best.tier] if best.visible else "hidden_only"
+            g = Grounding(value, status, best.page, best.text, best.box, len(matches),
+                          best.similarity)  # fmt: skip
+        result[path] = replace(g, confidence=field_confidence(g, repaired=repaired))
+    return result
+
+
+def _scalars(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _scalars(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for index, child in enumerate(node):
+            yield from _scalars(child, f"{path}[{index}]")
+    elif node is not None and not isinstance(node, bool) and str(node).strip():
+        yield path, node
+
+
+def _parent(path: str) -> str:
+    return path[: max(path.rfind("."), path.rfind("["), 0)]
+
+
+# -- searchable page text -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _View:
+    text: str
+    index: tuple[int, ...]  # view character → source character
+
+
+@dataclass(frozen=True)
+class _Text:
+    """The visible (or hidden) runs of a page joined, each character knowing its run."""
+
+    page: int
+    visible: bool
+    boxed: bool
+    runs: tuple[TextRun, ...]
+    text: str
+    where: tuple[tuple[int, int], ...]  # (run, offset) per character; run -1 for separators
+    folded: _View  # NFKC, case-folded, dashes unified, whitespace collapsed
+    compact: _View  # folded without any whitespace
+
+
+def _page_texts(page: Page) -> Iterator[_Text]:
+    runs = page.runs or ((TextRun(page.text, (0.0, 0.0, 0.0, 0.0)),) if page.text else ())
+    for visible in (True, False):
+        chosen = tuple(r for r in runs if r.visible == visible and r.text.strip())
+        if chosen:
+            yield _join(page.number, visible, bool(page.runs), chosen)
+
+
+def _join(page: int, visible: bool, boxed: bool, runs: tuple[TextRun, ...]) -> _Text:
+    chars: list[str] = []
+    where: list[tuple[int, int]] = []
+    for k, run in enumerate(runs):
+        if k:  # runs of one line are joined by a space (if they lack one), lines by \n
+            sep = "\n" if boxed and not _same_line(runs[k - 1].box, run.box) else " "
+            if sep == "\n" or not (chars[-1].isspace() or run.text[0].isspace()):
+                chars.append(sep)
+                where.append((-1, -1))
+        chars.extend(run.text)
+        where.extend((k, i) for i in range(len(run.text)))
+    text = "".join(chars)
+    return _Text(page, visible, boxed, runs, text, tuple(where), _view(text, compact=False),
+                 _view(text, compact=True))  # fmt: skip
+
+
+def _same_line(a: Box, b: Box) -> bool:
+    return min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().translate(_DASHES)
+
+
+def _view(text: str, *, compact: bool) -> _View:
+    chars: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        for c in _fold(ch):
+            if c.isspace() and (compact or not chars or chars[-1] == " "):
+                continue
+            chars.append(" " if c.isspace() else c)
+            index.append(i)
+    return _View("".join(chars), tuple(index))
+
+
+def _width(ch: str) -> float:
+    """Rough glyph width in ems (Helvetica-like), to place a span inside its run's box."""
+    if ch.isspace() or ch in "iljIftr.,:;'|!()[]-/·":
+        return 0.29
+    return 0.85 if ch in "mwMW@%" else 0.556 if ch.isdigit() else 0.68 if ch.isupper() else 0.52
+
+
+def _span_box(t: _Text, start: int, end: int) -> Box | None:
+    if not t.boxed:
+        return None
+    spans: dict[int, tuple[int, int]] = {}
+    for k, off in t.where[start:end]:
+        if k >= 0:
+            lo, hi = spans.get(k, (off, off))
+            spans[k] = (min(lo, off), max(hi, off + 1))
+    boxes = []
+    for k, (lo, hi) in spans.items():
+        widths = [_width(c) for c in t.runs[k].text]
+        total = sum(widths) or 1.0
+        x0, top, x1, bottom = t.runs[k].box
+        a, b = sum(widths[:lo]) / total, sum(widths[:hi]) / total
+        boxes.append((x0 + (x1 - x0) * a, top, x0 + (x1 - x0) * b, bottom))
+    x0s, tops, x1s, bottoms = zip(*boxes, strict=True)
+    return min(x0s), min(tops), max(x1s), max(bottoms)
+
+
+# -- what to look for -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Needle:
+    tier: int  # 0 exact, 1 normalized
+    view: Literal["raw", "folded", "compact"]
+    text: str
+    strict: bool = False  # an integer: letters may not touch it either ("A4" is not 4)
+
+
+def _needles(value: Any) -> tuple[list[_Needle], str | None]:
+    """The forms to look for, and the pattern for fuzzy matching (None: no fuzzy)."""
+    if isinstance(value, (int, float, Decimal)):
+        return _number_needles(value), None
+    text = " ".join(str(value).split())
+    day = _iso_date(text)
+    if day is not None:
+        return [_Needle(0, "raw", text)] + [_Needle(1, "folded", f) for f in _date_forms(day)], None
+    needles = [_Needle(0, "raw", text), _Needle(1, "folded", _fold(text))]
+    compact = _view(text, compact=True).text
+    if len(compact) >= 4:  # ids printed in groups; shorter ones would match anywhere
+        needles.append(_Needle(1, "compact", compact))
+    needles += [_Needle(1, "raw", symbol) for symbol in _CURRENCIES.get(text.upper(), "").split()]
+    needles += [_Needle(1, "folded", code.casefold()) for code, symbols in _CURRENCIES.items()
+                if text in symbols.split()]  # fmt: skip
+    if _NUMERIC.fullmatch(text):  # a number sent as a string: its printed forms, no fuzzy
+        return needles + [replace(n, tier=1) for n in _number_needles(Decimal(text))], None
+    return needles, _fold(text) if len(_fold(text)) >= 4 else None
+
+
+def _number_needles(value: int | float | Decimal) -> list[_Needle]:
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        return []
+    if not number.is_finite():
+        return []
+    exact = {format(number, "f")}
+    if number == number.to_integral_value():
+        exact.add(str(int(number)))
+    decimals = max(0, -int(number.normalize().as_tuple().exponent))
+    forms: set[str] = set()
+    for places in {decimals, max(decimals, 2)}:
+        whole, _, frac = format(abs(number), f".{places}f").partition(".")
+        for point, seps in ((".", ", '\u00a0\u202f"), (",", ". \u00a0\u202f")):
+            for head in {whole, *(f"{int(whole):,}".replace(",", sep) for sep in seps)}:
+                forms.update([f"{head}{point}{frac}"] if frac else [head, f"{head},-", head + ".-"])
+    if number < 0:
+        forms = {f"{sign}{f}" for f in forms for sign in "-−"} | {f"({f})" for f in forms} | forms
+    strict = decimals == 0
+    normalized = [_Needle(1, "raw", f, strict and not {",", "."} & set(f)) for f in forms - exact]
+    return [_Needle(0, "raw", f, strict) for f in exact] + normalized
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
+    except ValueError:
+        return None
+
+
+def _date_forms(day: date) -> list[str]:
+    d, m, y = day.day, day.month, day.year
+    forms: set[str] = {f"{y}/{m:02d}/{d:02d}"}
+    for dd, mm in itertools.product({str(d), f"{d:02d}"}, {str(m), f"{m:02d}"}):
+        for sep, year in itertools.product("./-", (str(y), f"{y % 100:02d}")):
+            forms.update((f"{dd}{sep}{mm}{sep}{year}", f"{mm}{sep}{dd}{sep}{year}"))
+    for dd, names in itertools.product({str(d), f"{d:02d}"}, _MONTHS):
+        name = names.split()[m - 1]
+        for month in {name, name[:3], name[:3] + "."}:
+            forms.update((f"{dd} {month} {y}", f"{dd}. {month} {y}", f"{month} {dd}, {y}",
+                          f"{month} {dd} {y}", f"{dd}-{month}-{y}"))  # fmt: skip
+    suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+    name = _MONTHS[0].split()[m - 1]
+    forms.update((f"{d}{suffix} {name} {y}", f"{name} {d}{suffix}, {y}"))
+    return sorted(_fold(f) for f in forms)
+
+
+# -- finding it -----------------------------------------------------------------------------
+
+_TIERS: tuple[Status, ...] = ("exact", "normalized", "fuzzy")
+
+
+@dataclass(frozen=True)
+class _Match:
+    tier: int  # index into _TIERS
+    visible: bool
+    page: int
+    start: int
+    end: int
+    text: str
+    box: Box | None
+    similarity: float = 1.0
+
+
+def _glued(a: str, b: str, strict: bool) -> bool:
+    same = (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
+    return same or (strict and a.isalnum() and b.isalnum())
+
+
+def _clear_edges(text: str, start: int, end: int, strict: bool) -> bool:
+    """The span is not part of a longer word or number (``12`` inside ``12.03.2024``)."""
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if _glued(before, text[start], strict) or _glued(text[end - 1], after, strict):
+        return False
+    if text[start].isdigit() and before in _GROUP and text[max(start - 2, 0)].isdigit():
+        return False
+    return not (text[end - 1].isdigit() and after in _GROUP and text[end + 1 : end + 2].isdigit())
+
+
+def _find(t: _Text, needle: _Needle) -> Iterator[_Match]:
+    view = {"raw": None, "folded": t.folded, "compact": t.compact}[needle.view]
+    hay, size = (t.text if view is None else view.text), len(needle.text)
+    i = hay.find(needle.text) if size else -1
+    while i >= 0:
+        start, end = (i, i + size) if not view else (view.index[i], view.index[i + size - 1] + 1)
+        if _clear_edges(t.text, start, end, needle.strict):
+            box = _span_box(t, start, end)
+            yield _Match(needle.tier, t.visible, t.page, start, end, t.text[start:end], box)
+        i = hay.find(needle.text, i + 1)
+
+
+def _locate(value: Any, texts: list[_Text]) -> list[_Match]:
+    """Every place of the best class there is: visible exact or normalized, visible fuzzy,
+    then the same in hidden text. One match per place: the better tier where they overlap."""
+    needles, pattern = _needles(value)
+    for visible in (True, False):
+        chosen = [t for t in texts if t.visible == visible]
+        found = sorted((m for t in chosen for n in needles for m in _find(t, n)),
+                       key=lambda m: (m.page, m.start, m.tier))  # fmt: skip
+        places: list[_Match] = []
+        for m in found:
+            if places and places[-1].page == m.page and m.start < places[-1].end:
+                places[-1] = min(places[-1], m, key=lambda x: x.tier)
+            else:
+                places.append(m)
+        if places:
+            return places
+        fuzzy = [m for m in (_fuzzy(t, pattern) for t in chosen) if m] if pattern else []
+        if fuzzy:
+            return [max(fuzzy, key=lambda m: m.similarity)]
+    return []
+
+
+def _choose(matches: list[_Match], anchor: _Match | None, used: set[Any]) -> _Match | None:
+    """Free places first; then the better tier and the first place read, except that near
+    the anchor (same page, about the same line) comes before the tier where there is one."""
+
+    def rank(m: _Match) -> tuple[Any, ...]:
+        top, left = (m.box[1], m.box[0]) if m.box else (0.0, 0.0)
+        first = ((m.page, m.start) in used,)
+        if anchor is None or anchor.box is None or m.box is None:
+            return (*first, m.tier, m.page, top, left, m.start)
+        height = max(anchor.box[3] - anchor.box[1], 1.0)
+        distance = abs(m.box[1] + m.box[3] - anchor.box[1] - anchor.box[3]) / 2
+        near = (m.page != anchor.page, 0.0 if distance < height else distance)
+        return (*first, *near, m.tier, m.page, top, left, m.start)
+
+    return min(matches, key=rank, default=None)
+
+
+# -- fuzzy: Myers' bit-parallel approximate matching, O(len(text)) big-integer steps ---------
+
+
+def _fuzzy(t: _Text, pattern: str) -> _Match | None:
+    hay = t.folded.text
+    distance, end = _myers(pattern, hay, anchored=False)
+    if end < 0 or 1 - distance / len(pattern) < FUZZY_MIN:
+        return None
+    # Anchored at that end, the reversed search finds where the best span starts, and its
+    # exact Levenshtein distance to the pattern.
+    window = hay[max(0, end + 1 - len(pattern) - distance) : end + 1][::-1]
+    distance, back = _myers(pattern[::-1], window, anchored=True)
+    similarity = 1 - distance / max(len(pattern), back + 1)
+    if similarity < FUZZY_MIN:
+        return None
+    start, stop = t.folded.index[end - back], t.folded.index[end] + 1
+    box = _span_box(t, start, stop)
+    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, similarity)
+
+
+def _myers(pattern: str, text: str, *, anchored: bool) -> tuple[int, int]:
+    """Least edit distance from ``pattern`` to a substring of ``text``, and where it ends
+    (-1: nowhere below ``len(pattern)``); ``anchored``: the substring starts at ``text[0]``."""
+    m = len(pattern)
+    full, high = (1 << m) - 1, 1 << (m - 1)
+    peq: dict[str, int] = {}
+    for i, ch in enumerate(pattern):
+        peq[ch] = peq.get(ch, 0) | (1 << i)
+    pv, mv, score, carry = full, 0, m, int(anchored)
+    best, best_end = m, -1
+    for j, ch in enumerate(text):
+        eq = peq.get(ch, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & full)
+        mh = pv & xh
+        score += 1 if ph & high else -1 if mh & high else 0
+        ph = ((ph << 1) | carry) & full
+        mh = (mh << 1) & full
+        pv = mh | (~(xv | ph) & full)
+        mv = ph & xv
+        if score < best:
+            best, best_end = score, j
+    return best, best_end
