@@ -39,9 +39,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from pydantic import BaseModel, ValidationInfo, create_model, model_validator
+
 from extractor.pages import Page, TextRun
 
-__all__ = ["Grounding", "Status", "field_confidence", "ground", "require_grounding_feedback"]
+__all__ = [
+    "Grounding",
+    "Status",
+    "field_confidence",
+    "ground",
+    "grounded_model",
+    "require_grounding_feedback",
+]
 
 Status = Literal["exact", "normalized", "fuzzy", "not_found", "hidden_only"]
 Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
@@ -112,6 +121,32 @@ def require_grounding_feedback(groundings: dict[str, Grounding]) -> list[str]:
             messages.append(f"`{path}` {shown} appears only in hidden text on page {g.page}, "
                             "which a reader cannot see; use what the page shows")  # fmt: skip
     return messages
+
+
+_GROUNDED: dict[type[BaseModel], type[BaseModel]] = {}
+
+
+def grounded_model(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` plus a validator that fails when a value stands nowhere in the pages.
+
+    The pages come from the validation context (``{"pages": [...]}``), so the failure
+    reaches the model through the ordinary repair loop as feedback it can act on.
+    """
+    if model not in _GROUNDED:
+
+        def check(self: BaseModel, info: ValidationInfo) -> BaseModel:
+            pages = (info.context or {}).get("pages")
+            if pages:
+                feedback = require_grounding_feedback(ground(self.model_dump(mode="json"), pages))
+                if feedback:
+                    raise ValueError("; ".join(feedback))
+            return self
+
+        validator = model_validator(mode="after")(check)  # type: ignore[type-var]
+        _GROUNDED[model] = create_model(  # type: ignore[call-overload]
+            model.__name__, __base__=model, __validators__={"grounded": validator}
+        )
+    return _GROUNDED[model]
 
 
 def ground(

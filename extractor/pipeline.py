@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from extractor.errors import ExtractionFailed, ExtractorError
+from extractor.ground import ground, grounded_model
 from extractor.load import Document, load
 from extractor.pages import Page, read_pages
 from extractor.prompt import build_messages, estimate_tokens, split_pages
@@ -73,25 +74,43 @@ async def _run(
     groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
     state["requests"] = len(groups)
     answers: list[BaseModel] = []
+    checked = grounded_model(schema.model) if settings.require_grounding else None
     for group in groups:
         messages = build_messages(
             schema, group, source_name=os.path.basename(document.source), total_pages=len(pages)
         )
         try:
             outcome = await extract_with_repairs(
-                provider, messages, schema, sampling, max_repairs=settings.max_repairs
-            )
+                provider, messages, schema, sampling, max_repairs=settings.max_repairs,
+                validation_context={"pages": group}, response_model=checked,
+            )  # fmt: skip
         except ExtractorError as exc:
             state["attempts"].extend(getattr(exc, "attempts", []))
             exc.attempts = state["attempts"]  # type: ignore[attr-defined]
             raise
         state["attempts"].extend(outcome.attempts)
         answers.append(outcome.value)
-    if len(answers) == 1:
-        return answers[0]
+    value = answers[0] if len(answers) == 1 else _merged(answers, schema, state)
+    _ground(value, pages, state)
+    return value
+
+
+def _ground(value: BaseModel, pages: list[Page], state: dict[str, Any]) -> None:
+    repaired = len(state["attempts"]) > state["requests"]
+    found = ground(value.model_dump(mode="json"), pages, repaired=repaired)
+    state["grounding"] = {path: g.as_dict() for path, g in found.items()}
+    state["confidence"] = {path: g.confidence for path, g in found.items()}
+    hidden = [path for path, g in found.items() if g.status == "hidden_only"]
+    if hidden:
+        state["warnings"].append(
+            "found only in text a reader cannot see: " + ", ".join(hidden[:10])
+        )
+
+
+def _merged(answers: list[BaseModel], schema: SchemaSpec, state: dict[str, Any]) -> BaseModel:
     merged, conflicts = merge_partials([a.model_dump(mode="json") for a in answers])
     state["warnings"].append(
-        f"the document was sent in {len(groups)} page groups and the answers merged"
+        f"the document was sent in {len(answers)} page groups and the answers merged"
     )
     state["warnings"].extend(conflicts)
     try:
@@ -184,4 +203,6 @@ def _record(
         requests=state.get("requests", 0),
         latency_s=round(time.perf_counter() - started, 3),
         warnings=state["warnings"],
+        grounding=state.get("grounding", {}),
+        confidence=state.get("confidence", {}),
     )

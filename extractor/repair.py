@@ -90,6 +90,7 @@ async def extract_with_repairs(
     *,
     max_repairs: int,
     validation_context: dict[str, Any] | None = None,
+    response_model: type[BaseModel] | None = None,
 ) -> Outcome:
     """Ask, validate, and repair up to ``max_repairs`` times.
 
@@ -126,7 +127,7 @@ async def extract_with_repairs(
     patched = instructor.patch(create=create, mode=instructor.Mode.JSON_SCHEMA)
     try:
         value = await patched(
-            response_model=schema.model,
+            response_model=response_model or schema.model,
             max_retries=max_repairs,
             messages=messages,
             hooks=hooks,

@@ -61,6 +61,11 @@ class Result(BaseModel, Generic[M]):
         pages: pages read; ``requests``: how many page groups were sent.
         latency_s: wall time for the whole document.
         warnings: things a reviewer should know (hidden text, merged page groups …).
+        grounding: per value path (``line_items[0].amount``), where it stands in the
+            document: page, matched text, box, status (exact, normalized, fuzzy,
+            hidden_only, not_found).
+        confidence: per value path, a 0–1 score from grounding and repairs, to route
+            doubtful values to review.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -80,6 +85,8 @@ class Result(BaseModel, Generic[M]):
     requests: int = 0
     latency_s: float = 0.0
     warnings: list[str] = Field(default_factory=list)
+    grounding: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    confidence: dict[str, float] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

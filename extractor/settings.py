@@ -37,6 +37,8 @@ class Settings:
         dpi, max_side, max_pixels, max_pages, pages, ocr, password: page preparation.
         max_bytes: refuse larger input files.
         local_n_ctx: context window of the embedded model.
+        require_grounding: values that appear nowhere in the document go back to the
+            model as repair feedback.
     """
 
     provider: str | None = None
@@ -57,6 +59,7 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     max_bytes: int = 200 * 1024 * 1024
     local_n_ctx: int = 8192
+    require_grounding: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:

@@ -143,6 +143,13 @@ def extract_command(
         float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)
     ] = None,
     presence_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
+    require_grounding: Annotated[
+        bool,
+        typer.Option(
+            "--require-grounding",
+            help="Send values that appear nowhere in the document back to the model as repairs.",
+        ),
+    ] = False,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -187,6 +194,7 @@ def extract_command(
             max_repairs=max_repairs, concurrency=concurrency, pages=pages, dpi=dpi,
             max_side=max_side, ocr=ocr, password=password,
             retry=RetryPolicy(retries=retries, timeout=timeout),
+            require_grounding=require_grounding,
             sampling=Sampling(temperature, top_p, seed, tuple(stop) if stop else None,
                               max_tokens, frequency_penalty, presence_penalty),
         )  # fmt: skip
