@@ -7,9 +7,10 @@ document as it finishes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
@@ -29,8 +30,9 @@ OnResult = Callable[[Result[Any]], None]
 def open_job_provider(settings: Settings) -> Provider:
     """The provider ``settings`` choose (see :func:`extractor.providers.choose`)."""
     choice = choose(settings.provider, model=settings.model, base_url=settings.base_url)
-    local = {"n_ctx": settings.local_n_ctx} if choice.name == "local" else {}
-    return open_provider(choice, api_key=settings.api_key, retry=settings.retry, **local)
+    return open_provider(
+        choice, api_key=settings.api_key, retry=settings.retry, local_n_ctx=settings.local_n_ctx
+    )
 
 
 def _provider_option(provider: Provider | str | None, options: dict[str, Any]) -> Provider | None:
@@ -44,11 +46,21 @@ def _provider_option(provider: Provider | str | None, options: dict[str, Any]) -
 
 @overload
 async def aextract(
-    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
+    source: Source,
+    schema: type[M],
+    *,
+    settings: Settings | None = ...,
+    provider: Provider | str | None = ...,
+    **options: Any,
 ) -> Result[M]: ...
 @overload
 async def aextract(
-    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
+    source: Source,
+    schema: str | SchemaSpec,
+    *,
+    settings: Settings | None = ...,
+    provider: Provider | str | None = ...,
+    **options: Any,
 ) -> Result[Any]: ...
 async def aextract(
     source: Source,
@@ -73,11 +85,21 @@ async def aextract(
 
 @overload
 def extract(
-    source: Source, schema: type[M], *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
+    source: Source,
+    schema: type[M],
+    *,
+    settings: Settings | None = ...,
+    provider: Provider | str | None = ...,
+    **options: Any,
 ) -> Result[M]: ...
 @overload
 def extract(
-    source: Source, schema: str | SchemaSpec, *, settings: Settings | None = ..., provider: Provider | str | None = ..., **options: Any
+    source: Source,
+    schema: str | SchemaSpec,
+    *,
+    settings: Settings | None = ...,
+    provider: Provider | str | None = ...,
+    **options: Any,
 ) -> Result[Any]: ...
 def extract(
     source: Source,
@@ -118,7 +140,7 @@ async def aextract_many(
     provider: Provider | str | None = None,
     on_result: OnResult | None = None,
     **options: Any,
-) -> AsyncIterator[Result[Any]]:
+) -> AsyncGenerator[Result[Any], None]:
     """Extract from many documents, ``settings.concurrency`` at a time.
 
     Yields results as they finish; ``result.index`` is the source's position.
@@ -224,7 +246,5 @@ def extract_many(
     finally:
         stop.set()
         while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 results.get(timeout=0.05)
-            except queue.Empty:
-                pass

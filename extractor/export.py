@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["FORMATS", "Format", "json_safe", "write_records"]
+__all__ = ["FORMATS", "Format", "json_safe", "write_atomic", "write_records"]
 
 Format = Literal["jsonl", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "json", "csv")
@@ -37,10 +37,10 @@ def write_records(records: Sequence[dict[str, Any]], path: Path, fmt: Format) ->
     """Write ``records`` to ``path`` in ``fmt``; returns every file written."""
     records = [json_safe(r) for r in records]
     if fmt == "jsonl":
-        _atomic_write(path, b"".join(orjson.dumps(r) + b"\n" for r in records))
+        write_atomic(path, b"".join(orjson.dumps(r) + b"\n" for r in records))
         return [path]
     if fmt == "json":
-        _atomic_write(path, orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
+        write_atomic(path, orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
         return [path]
     if fmt == "csv":
         return _write_csv(records, path)
@@ -62,7 +62,8 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write ``content`` beside ``path``, fsync it, and rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -99,10 +100,10 @@ def _write_csv(records: Sequence[dict[str, Any]], path: Path) -> list[Path]:
                 )
         rows.append(row)
     written = [path]
-    _atomic_write(path, _csv_bytes(rows))
+    write_atomic(path, _csv_bytes(rows))
     for key, items in tables.items():
         table_path = path.with_name(f"{path.stem}.{key}{path.suffix or '.csv'}")
-        _atomic_write(table_path, _csv_bytes(items))
+        write_atomic(table_path, _csv_bytes(items))
         written.append(table_path)
     return written
 

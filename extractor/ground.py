@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
@@ -142,10 +142,8 @@ def grounded_model(model: type[BaseModel]) -> type[BaseModel]:
                     raise ValueError("; ".join(feedback))
             return self
 
-        validator = model_validator(mode="after")(check)  # type: ignore[type-var]
-        _GROUNDED[model] = create_model(  # type: ignore[call-overload]
-            model.__name__, __base__=model, __validators__={"grounded": validator}
-        )
+        validators = cast(dict[str, Any], {"grounded": model_validator(mode="after")(check)})
+        _GROUNDED[model] = create_model(model.__name__, __base__=model, __validators__=validators)
     return _GROUNDED[model]
 
 

@@ -41,6 +41,7 @@ class JobSummary:
     skipped: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # every committed record
 
     @property
     def all_ok(self) -> bool:
@@ -116,7 +117,8 @@ def run_job(
             _commit(store, held, summary, on_result)  # the run ended inside a short streak
         finally:  # also when a run stops early: the export shows what is committed
             summary.counts = store.counts()
-            summary.written = write_records(list(store.records()), output, fmt)
+            summary.records = list(store.records())
+            summary.written = write_records(summary.records, output, fmt)
     return summary
 
 

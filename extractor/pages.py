@@ -306,7 +306,8 @@ def _visible_text(runs: tuple[TextRun, ...]) -> str:
             lines[-1].append(run)
         else:
             lines.append([run])
-    return "\n".join(" ".join(r.text for r in sorted(line, key=lambda r: r.box[0])) for line in lines)
+    ordered = (sorted(line, key=lambda r: r.box[0]) for line in lines)
+    return "\n".join(" ".join(r.text for r in line) for line in ordered)
 
 
 def _is_visible(obj: Any, box: Box, width: float, height: float) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import instructor
 from instructor.core.exceptions import InstructorRetryException
@@ -126,7 +126,7 @@ async def extract_with_repairs(
     hooks.on("parse:error", on_parse_error)
     patched = instructor.patch(create=create, mode=instructor.Mode.JSON_SCHEMA)
     try:
-        value = await patched(
+        value = await cast(Any, patched)(
             response_model=response_model or schema.model,
             max_retries=max_repairs,
             messages=messages,

@@ -214,7 +214,7 @@ def _model_from_json_schema(path: Path) -> type[BaseModel]:
         raise SchemaError(f"cannot read JSON Schema {path}: {exc}") from exc
     if not isinstance(document, dict) or document.get("type", "object") != "object":
         raise SchemaError(f"{path}: the top level of a JSON Schema must be an object")
-    defs = document.get("$defs", document.get("definitions", {}))
+    defs: dict[str, Any] = document.get("$defs") or document.get("definitions") or {}
     return _object_model(document.get("title") or path.stem, document, defs)
 
 

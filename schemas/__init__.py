@@ -1,4 +1,4 @@
-"""Schemas that ship with extractor: name them on the command line as ``invoice``, ``receipt`` or ``form``."""
+"""Schemas that ship with extractor; name them as ``invoice``, ``receipt`` or ``form``."""
 
 from __future__ import annotations
 

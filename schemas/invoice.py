@@ -28,7 +28,8 @@ class Invoice(BaseModel):
     """A commercial invoice. Use null for anything that is not printed on the document."""
 
     invoice_number: str | None = Field(
-        default=None, description="The invoice's own identifier (Rechnungsnummer, numéro de facture)."
+        default=None,
+        description="The invoice's own identifier (Rechnungsnummer, numéro de facture).",
     )
     invoice_date: dt.date | None = Field(
         default=None, description="Date the invoice was issued, as ISO 8601 (YYYY-MM-DD)."
@@ -37,7 +38,8 @@ class Invoice(BaseModel):
         default=None, description="Date by which payment is due, as ISO 8601 (YYYY-MM-DD)."
     )
     seller_name: str | None = Field(
-        default=None, description="Legal name of the company that issued the invoice (the supplier)."
+        default=None,
+        description="Legal name of the company that issued the invoice (the supplier).",
     )
     seller_vat_id: str | None = Field(
         default=None,

@@ -104,7 +104,11 @@ def test_exit_code_1_when_a_document_fails(server: ScriptedServer, docs: Path) -
 
 @pytest.mark.parametrize(
     "args",
-    [["-s", "no-such-schema"], ["-s", "invoice", "--mode", "psychic"], ["-s", "invoice", "-f", "xml"]],
+    [
+        ["-s", "no-such-schema"],
+        ["-s", "invoice", "--mode", "psychic"],
+        ["-s", "invoice", "-f", "xml"],
+    ],
 )
 def test_exit_code_2_on_usage_errors(server: ScriptedServer, docs: Path, args: list[str]) -> None:
     code, _ = _extract(server, str(docs), *args, "-o", str(docs.parent / "r.jsonl"))
@@ -129,7 +133,9 @@ def test_a_changed_job_is_refused_unless_fresh(server: ScriptedServer, docs: Pat
     code, output = _extract(server, str(docs), "-s", "receipt", "-o", str(out))
     assert code == 2
     assert "--fresh" in output
-    server.responder = lambda _: Reply.chat('{"company": "A", "address": null, "date": null, "total": 1}')
+    server.responder = lambda _: Reply.chat(
+        '{"company": "A", "address": null, "date": null, "total": 1}'
+    )
     code, _ = _extract(server, str(docs), "-s", "receipt", "-o", str(out), "--fresh")
     assert code == 0
     assert {r["data"]["company"] for r in _records(out)} == {"A"}  # type: ignore[index]
@@ -140,7 +146,9 @@ def test_retry_failed_redoes_only_the_errors(server: ScriptedServer, docs: Path)
     server.responder = lambda req: (
         Reply.chat("not json") if "notes.txt" in json.dumps(req.json) else _good(req)
     )
-    assert _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "0")[0] == 1
+    assert (
+        _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "0")[0] == 1
+    )
     server.responder = _good
     before = server.calls
     assert _extract(server, str(docs), "-s", "invoice", "-o", str(out))[0] == 1  # errors are kept
@@ -153,7 +161,9 @@ def test_retry_failed_redoes_only_the_errors(server: ScriptedServer, docs: Path)
 def test_auth_errors_stop_the_run_at_once(server: ScriptedServer, docs: Path) -> None:
     server.responder = lambda _: Reply.error(401, f"Incorrect API key provided: {CANARY}")
     out = docs.parent / "r.jsonl"
-    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--concurrency", "1")
+    code, output = _extract(
+        server, str(docs), "-s", "invoice", "-o", str(out), "--concurrency", "1"
+    )
     assert code == 2
     assert server.calls == 1
     assert "auth_error" in output
@@ -165,7 +175,9 @@ def test_csv_export_has_a_line_item_table_and_defused_formulas(
     server: ScriptedServer, docs: Path
 ) -> None:
     out = docs.parent / "r.csv"
-    assert _extract(server, str(docs / "a.pdf"), "-s", "invoice", "-o", str(out), "-f", "csv")[0] == 0
+    assert (
+        _extract(server, str(docs / "a.pdf"), "-s", "invoice", "-o", str(out), "-f", "csv")[0] == 0
+    )
     rows = list(csv.DictReader(out.open()))
     assert rows[0]["data.total_amount"] == "1468.46"
     assert rows[0]["data.seller_name"].startswith("'=")
@@ -181,7 +193,9 @@ def test_the_api_key_appears_in_no_output(server: ScriptedServer, docs: Path) ->
     ]  # fmt: skip
     server.responder = lambda _: replies[server.calls % len(replies)]
     out = docs.parent / "r.jsonl"
-    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "1")
+    code, output = _extract(
+        server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "1"
+    )
     assert code == 1
     assert CANARY not in output
     for path in out.parent.glob("r.jsonl*"):
@@ -205,3 +219,25 @@ def test_doctor_says_the_embedded_model_is_used_without_a_key() -> None:
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0
     assert "would use local" in " ".join(result.output.split())
+
+
+def test_extract_and_score_in_one_go(
+    server: ScriptedServer, tmp_path: Path, fixtures: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(fixtures / "invoice.pdf", folder / "invoice.pdf")
+    out = tmp_path / "r.jsonl"
+    truth = fixtures / "expected"
+    code, output = _extract(
+        server, str(folder), "-s", "invoice", "-o", str(out), "--truth", str(truth)
+    )
+    assert code == 0, output
+    report = json.loads((tmp_path / "r.jsonl.eval.json").read_text())
+    # The scripted answer gets the number and total right and the seller and items wrong.
+    fields = report["fields"]
+    assert fields["invoice_number"]["f1"] == 1.0
+    assert fields["total_amount"]["f1"] == 1.0
+    assert fields["seller_name"]["f1"] == 0.0
+    assert 0.0 < report["overall"]["f1"] < 1.0
+    assert "invoice_number" in output

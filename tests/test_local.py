@@ -133,5 +133,7 @@ def test_ocr_never_runs_on_a_good_text_layer(fixtures: Path) -> None:
 
 
 def test_ocr_can_be_turned_off(fixtures: Path) -> None:
-    pages = read_pages(load(fixtures / "scan.png"), PageOptions(mode="auto", vision=False, ocr=False))
+    pages = read_pages(
+        load(fixtures / "scan.png"), PageOptions(mode="auto", vision=False, ocr=False)
+    )
     assert pages[0].text == "" and pages[0].text_source == "none"

@@ -7,8 +7,6 @@ printing goes through rich; the scoring itself lives in :mod:`extractor.evaluate
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -31,8 +29,9 @@ from extractor.evaluate import (
 )
 from extractor.evaluate.matching import DEFAULT_TEXT_THRESHOLD
 from extractor.evaluate.report import is_report_json
+from extractor.export import write_atomic
 
-__all__ = ["compare_command", "eval_command"]
+__all__ = ["compare_command", "eval_command", "show_report"]
 
 _TRUTH_HELP = "Folder of truth files, one <stem>.json per document (matched by source stem)."
 _THRESHOLD_HELP = "A free-text value counts as correct at this ANLS similarity or above."
@@ -69,18 +68,6 @@ def _fmt(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "—" if value is None else f"{value:+.3f}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fail(message: str) -> typer.Exit:
@@ -155,6 +142,13 @@ def _print_confidence(console: Console, report: EvalReport) -> None:
     console.print(table)
 
 
+def show_report(console: Console, report: EvalReport, title: str) -> None:
+    """Print a report as ``extractor eval`` does (also used by ``extract --truth``)."""
+    console.print(_report_table(report, title))
+    _print_documents(console, report)
+    _print_confidence(console, report)
+
+
 def eval_command(
     results: Annotated[
         Path,
@@ -204,11 +198,9 @@ def eval_command(
     """
     report = _score_file(results, truth, threshold, skip_missing)
     console = Console()
-    console.print(_report_table(report, f"{results} vs {truth}"))
-    _print_documents(console, report)
-    _print_confidence(console, report)
+    show_report(console, report, f"{results} vs {truth}")
     if json_out is not None:
-        _write_atomic(json_out, report.to_json())
+        write_atomic(json_out, report.to_json().encode())
         console.print(f"report written to {json_out}", highlight=False)
     if fail_under is not None and report.overall.f1 < fail_under:
         console.print(
@@ -320,5 +312,5 @@ def compare_command(
         highlight=False,
     )
     if json_out is not None:
-        _write_atomic(json_out, comparison.to_json())
+        write_atomic(json_out, comparison.to_json().encode())
         console.print(f"comparison written to {json_out}", highlight=False)

@@ -15,8 +15,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from extractor.api import extract_many, open_job_provider
+from extractor.cli.eval_cmd import show_report
 from extractor.errors import AuthError, ConfigError, ProviderError
-from extractor.export import FORMATS, json_safe
+from extractor.evaluate import load_truth, score
+from extractor.export import FORMATS, json_safe, write_atomic
 from extractor.jobs import JobSummary, run_job
 from extractor.providers import RetryPolicy, Sampling, choose
 from extractor.result import Result
@@ -150,6 +152,15 @@ def extract_command(
             help="Send values that appear nowhere in the document back to the model as repairs.",
         ),
     ] = False,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Score the records against truth files (<stem>.json) after the run, "
+            "as `extractor eval --skip-missing` does; the report goes to OUT.eval.json.",
+            exists=True,
+        ),
+    ] = None,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -183,6 +194,8 @@ def extract_command(
         extractor extract scans/ -s receipt --base-url http://localhost:11434/v1 --model qwen2.5vl
 
         extractor extract docs/ -s my_schemas.py:PurchaseOrder --include '*.pdf' --pages 1-2
+
+        extractor extract ../shared/eval/receipts -s receipt --truth ../shared/eval/receipts
     """
     console = Console(stderr=True, quiet=quiet)
     if fmt not in FORMATS:
@@ -214,7 +227,7 @@ def extract_command(
     with _progress(console) as progress:
         try:
             summary = run_job(
-                sources, spec, settings, job_provider, output=output, fmt=fmt,  # type: ignore[arg-type]
+                sources, spec, settings, job_provider, output=output, fmt=fmt,
                 fresh=fresh, retry_failed=retry_failed, on_result=progress.advance,
             )  # fmt: skip
         except ConfigError as exc:
@@ -225,6 +238,10 @@ def extract_command(
             raise typer.Exit(2 if isinstance(exc, AuthError) else 1) from None
     console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
     _summary(console, summary)
+    if truth is not None:
+        report = score(summary.records, load_truth(truth), skip_missing=True)
+        show_report(console, report, f"{output} vs {truth}")
+        write_atomic(output.with_name(output.name + ".eval.json"), report.to_json().encode())
     raise typer.Exit(0 if summary.all_ok else 1)
 
 

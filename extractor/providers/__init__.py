@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from extractor.errors import ConfigError
 from extractor.providers.base import Completion, Provider, Sampling, Usage
@@ -90,11 +89,11 @@ def open_provider(
     api_key: str | None = None,
     retry: RetryPolicy | None = None,
     environ: dict[str, str] | None = None,
-    **local_options: Any,
+    local_n_ctx: int = 8192,
 ) -> Provider:
     """Create the provider a :class:`Choice` names."""
     if choice.name == "local":
-        return LocalProvider(choice.model, **local_options)
+        return LocalProvider(choice.model, n_ctx=local_n_ctx)
     env = os.environ if environ is None else environ
     profile = PROFILES[choice.name]
     key = (

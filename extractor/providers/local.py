@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any

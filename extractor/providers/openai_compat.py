@@ -225,7 +225,8 @@ class OpenAICompatible:
         try:
             response = await self._http().post(url, content=content, headers=self._headers())
         except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"{self.name}: no answer within {self.retry.timeout:g} s") from exc
+            message = f"{self.name}: no answer within {self.retry.timeout:g} s"
+            raise ProviderTimeout(message) from exc
         except httpx.TransportError as exc:
             raise ProviderConnectionError(
                 f"{self.name}: connection failed ({type(exc).__name__})"
