@@ -23,7 +23,6 @@ import copy
 import dataclasses
 import importlib.util
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -71,9 +70,10 @@ def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=n_ctx,  # below the prompt length the grammar silently vanishes
-                # llama-cpp-python generates on half the cores by default; this is the
-                # process's main work, so use them all.
-                n_threads=threads or os.cpu_count(),
+                # None: llama.cpp's default (half the cores for generation). Its threads
+                # spin while waiting, so on a busy 2-core machine more threads measured
+                # slower (docs/benchmarks.md), not faster.
+                n_threads=threads,
                 verbose=False,
             )
         return _MODELS[key]
