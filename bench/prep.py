@@ -1,0 +1,418 @@
+"""Preparation cost per page: extractor's ``prepare`` against raw pypdfium2 on the same pages.
+
+    .venv/bin/python bench/prep.py [--repeats 5] [--corpus DIR] [--profile]
+
+Every repeat runs each variant once over every page of every PDF in the corpus (default
+``../shared/eval/invoices``), in an order rotated per repeat so drift on a noisy machine
+spreads over all variants. Figures are per-page milliseconds of process CPU time (the
+primary figure: on a shared machine other tenants inflate wall time, not our CPU time;
+every variant is single-threaded) and of wall time, median over the repeats;
+each ratio is computed inside one repeat (both variants timed minutes apart at most) and
+the median of those ratios is reported. Files that ``prepare`` fails on are reported and
+left out of every variant, so all variants see the same pages.
+
+Variants (all single-threaded, same pages, same render scale as extractor):
+
+- ``raw_render``: ``PdfDocument(path)``, per page ``page.render(scale).to_pil()``: the
+  issue-2 baseline. Does no text and no encoding.
+- ``raw_render_at_size``: the same, rendered straight at the size extractor sends
+  (long side 1540 px): the baseline for the proposed fix below.
+- ``direct``: what a hand-written equivalent of vision mode does: open, ``get_text_range``,
+  render at the same scale, Pillow LANCZOS downscale to the sent size, JPEG q85.
+- ``direct_at_size``: like ``direct`` but rendered straight at the sent size (no resize).
+- ``extractor_vision``: ``prepare(path, Settings(mode="vision", ocr=False), vision=True)``:
+  load (read, sniff, sha256) + text layer + text runs + render + downscale + JPEG.
+- ``whatif_vision_at_size``: the same, with ``extractor.pages._render`` patched *in this
+  process only* to render at the sent size; it measures a proposed fix, nothing ships.
+- ``raw_text``: open, per page ``get_textpage().get_text_range()``.
+- ``extractor_text``: ``prepare(path, Settings(mode="text", ocr=False), vision=True)``
+  (OCR off: one page of the corpus has no text layer and raw text does no OCR either).
+
+After the repeats, ``breakdown`` times each step of vision mode on its own (load, open,
+text layer, text runs, render, render at the sent size, LANCZOS resize, JPEG encode).
+``--profile`` adds one cProfile pass of ``extractor_vision`` and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pypdfium2 as pdfium
+from _common import ROOT, machine, median, spread, write_result
+from PIL import Image
+
+from extractor import images
+from extractor import pages as pages_module
+from extractor.load import load
+from extractor.pipeline import prepare
+from extractor.settings import Settings
+
+CORPUS = ROOT.parent / "shared" / "eval" / "invoices"
+DPI = 150
+MAX_SIDE = 1540
+JPEG_QUALITY = 85  # extractor.images._JPEG_QUALITY
+
+
+def render_scale(width: float, height: float) -> float:
+    """The scale extractor.pages._render picks (kept in step with it by check_sizes)."""
+    return min(DPI / 72, max(MAX_SIDE, 2000) / max(width, height, 1))
+
+
+def sent_size(bitmap_size: tuple[int, int]) -> tuple[int, int]:
+    width, height = bitmap_size
+    if max(width, height) <= MAX_SIDE:
+        return width, height
+    ratio = MAX_SIDE / max(width, height)
+    return max(1, round(width * ratio)), max(1, round(height * ratio))
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False)
+    return buffer.getvalue()
+
+
+# -- variants: each takes the file list and returns the number of pages it handled --------
+
+
+def _raw_render(files: list[Path], *, at_size: bool) -> int:
+    count = 0
+    for path in files:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                width, height = page.get_size()
+                scale = render_scale(width, height)
+                if at_size:
+                    scale = min(scale, MAX_SIDE / max(width, height, 1))
+                page.render(scale=scale).to_pil()
+                page.close()
+                count += 1
+        finally:
+            pdf.close()
+    return count
+
+
+def raw_render(files: list[Path]) -> int:
+    return _raw_render(files, at_size=False)
+
+
+def raw_render_at_size(files: list[Path]) -> int:
+    return _raw_render(files, at_size=True)
+
+
+def _direct(files: list[Path], *, at_size: bool) -> int:
+    count = 0
+    for path in files:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                width, height = page.get_size()
+                textpage = page.get_textpage()
+                textpage.get_text_range()
+                textpage.close()
+                scale = render_scale(width, height)
+                if at_size:
+                    scale = min(scale, MAX_SIDE / max(width, height, 1))
+                image = page.render(scale=scale).to_pil()
+                size = sent_size(image.size)
+                if size != image.size:
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                jpeg(image)
+                page.close()
+                count += 1
+        finally:
+            pdf.close()
+    return count
+
+
+def direct(files: list[Path]) -> int:
+    return _direct(files, at_size=False)
+
+
+def direct_at_size(files: list[Path]) -> int:
+    return _direct(files, at_size=True)
+
+
+def _extractor(files: list[Path], mode: str) -> int:
+    settings = Settings(mode=mode, ocr=False)  # type: ignore[arg-type]
+    return sum(len(prepare(path, settings, vision=True)[1]) for path in files)
+
+
+def extractor_vision(files: list[Path]) -> int:
+    return _extractor(files, "vision")
+
+
+def extractor_text(files: list[Path]) -> int:
+    return _extractor(files, "text")
+
+
+def _render_at_sent_size(
+    page: Any, width: float, height: float, options: Any, document: Any
+) -> Any:
+    scale = min(options.dpi / 72, options.max_side / max(width, height, 1))
+    if width * height * (options.dpi / 72) ** 2 > options.max_pixels:
+        raise AssertionError("the corpus has no page over the pixel cap")
+    return page.render(scale=scale, may_draw_forms=True).to_pil()
+
+
+def whatif_vision_at_size(files: list[Path]) -> int:
+    original = pages_module._render
+    pages_module._render = _render_at_sent_size  # type: ignore[assignment]
+    try:
+        return _extractor(files, "vision")
+    finally:
+        pages_module._render = original
+
+
+def raw_text(files: list[Path]) -> int:
+    count = 0
+    for path in files:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                textpage = page.get_textpage()
+                textpage.get_text_range()
+                textpage.close()
+                page.close()
+                count += 1
+        finally:
+            pdf.close()
+    return count
+
+
+VARIANTS: dict[str, Callable[[list[Path]], int]] = {
+    "raw_render": raw_render,
+    "raw_render_at_size": raw_render_at_size,
+    "direct": direct,
+    "direct_at_size": direct_at_size,
+    "extractor_vision": extractor_vision,
+    "whatif_vision_at_size": whatif_vision_at_size,
+    "raw_text": raw_text,
+    "extractor_text": extractor_text,
+}
+
+RATIOS = {
+    "extractor_vision / raw_render": ("extractor_vision", "raw_render"),
+    "extractor_vision / direct": ("extractor_vision", "direct"),
+    "direct / raw_render": ("direct", "raw_render"),
+    "whatif_vision_at_size / raw_render": ("whatif_vision_at_size", "raw_render"),
+    "whatif_vision_at_size / raw_render_at_size": ("whatif_vision_at_size", "raw_render_at_size"),
+    "whatif_vision_at_size / direct_at_size": ("whatif_vision_at_size", "direct_at_size"),
+    "extractor_text / raw_text": ("extractor_text", "raw_text"),
+}
+
+
+def readable(files: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """The files ``prepare`` can read, and why it fails on the rest (a finding in itself)."""
+    good, failed = [], {}
+    for path in files:
+        try:
+            prepare(path, Settings(mode="text", ocr=False), vision=True)
+        except Exception as exc:  # reported, and the file left out of every variant
+            failed[path.name] = f"{type(exc).__name__}: {exc}"[:200]
+        else:
+            good.append(path)
+    return good, failed
+
+
+def check_sizes(files: list[Path]) -> dict[str, Any]:
+    """The baselines must produce the images extractor sends: same sizes, page for page."""
+    settings = Settings(mode="vision", ocr=False)
+    sizes = []
+    for path in files:
+        _, prepared = prepare(path, settings, vision=True)
+        pdf = pdfium.PdfDocument(path)
+        for page_info in prepared:
+            page = pdf[page_info.number - 1]
+            width, height = page.get_size()
+            bitmap = page.render(scale=render_scale(width, height)).to_pil()
+            assert page_info.image is not None
+            sizes.append(
+                (
+                    (page_info.image.width, page_info.image.height),
+                    sent_size(bitmap.size),
+                    bitmap.size,
+                )
+            )
+            page.close()
+        pdf.close()
+    mismatched = [s for s in sizes if s[0] != s[1]]
+    rendered = sorted({s[2] for s in sizes})
+    sent = sorted({s[0] for s in sizes})
+    return {
+        "pages": len(sizes),
+        "mismatched": len(mismatched),
+        "rendered_sizes": rendered,
+        "sent_sizes": sent,
+    }
+
+
+def breakdown(files: list[Path], repeats: int) -> dict[str, float]:
+    """Per-page ms of each step of vision mode, timed one by one (median over repeats).
+
+    Uses extractor's own steps (``load``, ``pages._text_runs``, ``images.encode``) so the
+    attribution matches what ``prepare`` does; no profiler overhead.
+    """
+    steps = (
+        "load",
+        "open",
+        "text_range",
+        "text_runs",
+        "render",
+        "render_at_size",
+        "resize_lanczos",
+        "jpeg_encode",
+    )
+    per_repeat: dict[str, list[float]] = {step: [] for step in steps}
+    for _ in range(repeats):
+        spent = dict.fromkeys(steps, 0.0)
+        count = 0
+        for path in files:
+            t = time.process_time()
+            document = load(path)
+            spent["load"] += time.process_time() - t
+            t = time.process_time()
+            pdf = pdfium.PdfDocument(document.data)
+            spent["open"] += time.process_time() - t
+            for index in range(len(pdf)):
+                page = pdf[index]
+                width, height = page.get_size()
+                textpage = page.get_textpage()
+                t = time.process_time()
+                textpage.get_text_range()
+                spent["text_range"] += time.process_time() - t
+                t = time.process_time()
+                tuple(pages_module._text_runs(page, textpage, width, height))
+                spent["text_runs"] += time.process_time() - t
+                textpage.close()
+                scale = render_scale(width, height)
+                t = time.process_time()
+                bitmap = page.render(scale=scale, may_draw_forms=True).to_pil()
+                spent["render"] += time.process_time() - t
+                t = time.process_time()
+                small = page.render(
+                    scale=min(scale, MAX_SIDE / max(width, height, 1)), may_draw_forms=True
+                ).to_pil()
+                spent["render_at_size"] += time.process_time() - t
+                t = time.process_time()
+                bitmap.resize(sent_size(bitmap.size), Image.Resampling.LANCZOS)
+                spent["resize_lanczos"] += time.process_time() - t
+                t = time.process_time()
+                images.encode(small, MAX_SIDE)  # no resize left to do: the JPEG encode alone
+                spent["jpeg_encode"] += time.process_time() - t
+                page.close()
+                count += 1
+            pdf.close()
+        for step in steps:
+            per_repeat[step].append(spent[step] / count * 1000)
+    return {step: round(median(values), 2) for step, values in per_repeat.items()}
+
+
+def profile(files: list[Path]) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    extractor_vision(files)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime")
+    stats.print_stats(18)
+    return out.getvalue()
+
+
+def report(
+    per_page: dict[str, list[float]], ratios: dict[str, list[float]], clock: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Print and return the medians (with min and max) of one clock's figures."""
+    summary = {n: {k: round(v, 2) for k, v in spread(vs).items()} for n, vs in per_page.items()}
+    ratio_summary = {
+        label: {k: round(v, 3) for k, v in spread(values).items()}
+        for label, values in ratios.items()
+    }
+    print(f"\nper-page ms, {clock} time (median [min–max] over repeats):")
+    for name, s in summary.items():
+        print(f"  {name:24s} {s['median']:8.2f}  [{s['min']:.2f}–{s['max']:.2f}]")
+    print(f"\nratios, {clock} time (each within one repeat; median [min–max]):")
+    for label, s in ratio_summary.items():
+        print(
+            f"  {label:44s} {s['median']:.3f}  [{s['min']:.3f}–{s['max']:.3f}]  "
+            f"overhead {100 * (s['median'] - 1):+.1f}%"
+        )
+    return summary, ratio_summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    files = sorted(args.corpus.glob("*.pdf"))
+    print(f"machine: {machine()}")
+    files, failed = readable(files)
+    for name, reason in failed.items():
+        print(f"left out (extractor's prepare fails, raw pypdfium2 does not): {name}: {reason}")
+    sizes = check_sizes(files)
+    print(
+        f"corpus: {len(files)} PDFs, {sizes['pages']} pages; rendered sizes "
+        f"{sizes['rendered_sizes']}; sent sizes {sizes['sent_sizes']}; "
+        f"size mismatches vs baseline: {sizes['mismatched']}"
+    )
+    for fn in VARIANTS.values():  # warm caches, imports and the page cache once
+        fn(files[:3])
+    names = list(VARIANTS)
+    clocks = {"cpu": time.process_time, "wall": time.perf_counter}
+    per_page = {c: {name: [] for name in names} for c in clocks}
+    ratios = {c: {label: [] for label in RATIOS} for c in clocks}
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        spent: dict[str, dict[str, float]] = {c: {} for c in clocks}
+        for name in order:
+            cpu, wall = time.process_time(), time.perf_counter()
+            count = VARIANTS[name](files)
+            spent["cpu"][name] = time.process_time() - cpu
+            spent["wall"][name] = time.perf_counter() - wall
+            for c in clocks:
+                per_page[c][name].append(spent[c][name] / count * 1000)
+        for c in clocks:
+            for label, (a, b) in RATIOS.items():
+                ratios[c][label].append(spent[c][a] / spent[c][b])
+        line = "  ".join(f"{n}={per_page['cpu'][n][-1]:.1f}" for n in names)
+        print(f"repeat {repeat + 1}/{args.repeats} CPU ms/page: {line}", flush=True)
+    payload: dict[str, Any] = {
+        "corpus": str(args.corpus),
+        "files": len(files),
+        "left_out": failed,
+        "pages": sizes["pages"],
+        "repeats": args.repeats,
+        "sizes": sizes,
+        "raw": {"per_page_ms": per_page, "ratios": ratios},
+    }
+    for c in clocks:
+        payload[f"per_page_ms_{c}"], payload[f"ratios_{c}"] = report(per_page[c], ratios[c], c)
+    steps = breakdown(files, args.repeats)
+    print("\nvision mode step by step, per-page CPU ms (median of repeats, timed separately):")
+    for step, value in steps.items():
+        print(f"  {step:16s} {value:8.2f}")
+    payload["breakdown_ms"] = steps
+    if args.profile:
+        text = profile(files)
+        print("\ncProfile of one extractor_vision pass (by own time):\n" + text)
+        payload["profile"] = text
+    print(f"written: {write_result('prep', payload)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
