@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from extractor.testing import ScriptedServer
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared"
@@ -22,6 +24,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name in _KEYS or name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A scripted OpenAI-compatible server on 127.0.0.1 (modules may override it)."""
+    with ScriptedServer() as scripted:
+        yield scripted
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pickle
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,6 @@ from schemas.receipt import Receipt
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KEY = "sk-test-library-0123456789abcdef"
 FAST = RetryPolicy(retries=1, backoff=0.01, timeout=5.0)
-ENV_VARS = (
-    "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "EXTRACTOR_API_KEY",
-    "EXTRACTOR_PROVIDER", "EXTRACTOR_BASE_URL", "EXTRACTOR_MODEL",
-)  # fmt: skip
 
 
 def expected(stem: str) -> str:
@@ -51,18 +47,6 @@ def expected(stem: str) -> str:
 
 
 INVOICE_ANSWER = expected("invoice")
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def options(server: ScriptedServer, **extra: Any) -> dict[str, Any]:

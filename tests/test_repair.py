@@ -4,7 +4,6 @@ and usage and cost are summed over all attempts, failed ones included."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,6 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 INVOICE = FIXTURES / "invoice.pdf"
 KEY = "sk-test-repair-0123456789abcdef"
 FAST = RetryPolicy(retries=1, backoff=0.01, timeout=5.0)
-ENV_VARS = (
-    "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "EXTRACTOR_API_KEY",
-    "EXTRACTOR_PROVIDER", "EXTRACTOR_BASE_URL", "EXTRACTOR_MODEL",
-)  # fmt: skip
 SEED_MODEL = "mistralai/mistral-medium-3.1"
 
 
@@ -48,18 +43,6 @@ BAD_LINE = json.dumps(
 )
 NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
 NOT_JSON = "Sure! The invoice RE-2024-0815 totals 1.468,46 EUR."
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def run(

@@ -28,10 +28,6 @@ from schemas.receipt import Receipt
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KEY = "sk-test-wire-0123456789abcdef"
 FAST = RetryPolicy(retries=0, backoff=0.01, timeout=5.0)
-ENV_VARS = (
-    "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "EXTRACTOR_API_KEY",
-    "EXTRACTOR_PROVIDER", "EXTRACTOR_BASE_URL", "EXTRACTOR_MODEL",
-)  # fmt: skip
 INVOICE_ANSWER = (FIXTURES / "expected" / "invoice.json").read_text(encoding="utf-8")
 RECEIPT_ANSWER = (FIXTURES / "expected" / "receipt.json").read_text(encoding="utf-8")
 # Keywords strict mode rejects; they must reach the model as description text instead.
@@ -48,18 +44,6 @@ ALL_SAMPLING = {
     "frequency_penalty": 0.1,
     "presence_penalty": 0.2,
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def run(
