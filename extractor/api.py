@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from extractor.isolate import PagesWorkerPool
 from extractor.pipeline import Source, process
 from extractor.providers import Provider, choose, open_provider
 from extractor.result import Result
@@ -152,11 +154,12 @@ async def aextract_many(
     provider = provider or open_job_provider(settings)
     done: asyncio.Queue[Result[Any]] = asyncio.Queue()
     limit = asyncio.Semaphore(settings.concurrency)
+    pool = _pages_pool(settings)
     assert provider is not None
 
     async def one(index: int, source: Source) -> None:
         try:  # the slot was taken by feed(); this task gives it back
-            result = await process(source, spec, provider, settings, index=index)
+            result = await process(source, spec, provider, settings, index=index, pool=pool)
         finally:
             limit.release()
         if on_result is not None:
@@ -187,8 +190,22 @@ async def aextract_many(
                     raise feeder.exception()  # type: ignore[misc]
     finally:
         feeder.cancel()
+        await asyncio.wait({feeder})  # its tasks are cancelled before the workers go
+        if pool is not None:
+            await pool.aclose()
         if owned:
             await provider.aclose()
+
+
+def _pages_pool(settings: Settings) -> PagesWorkerPool | None:
+    """Worker processes for reading documents: as many as there are cores (reading is
+    CPU work; more would only hold memory), never more than documents in flight."""
+    if not settings.isolate:
+        return None
+    workers = min(settings.concurrency, max(2, os.cpu_count() or 2))
+    return PagesWorkerPool(
+        workers, memory_bytes=settings.worker_memory, timeout_s=settings.read_timeout
+    )
 
 
 def extract_many(

@@ -22,6 +22,7 @@ ExtractorError
 │   ├── OutputTruncated     finish_reason "length"
 │   ├── ContentFiltered     finish_reason "content_filter"
 │   └── ExtractionFailed    still invalid after the repair budget; keeps every attempt
+├── DocumentTimeout         the document's deadline passed (all calls and retries included)
 └── InternalError           ours
 ```
 
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ContentFiltered",
     "CorruptInput",
+    "DocumentTimeout",
     "EmptyInput",
     "EmptyOutput",
     "EncryptedInput",
@@ -191,6 +193,13 @@ class ExtractionFailed(ModelError):
 
 
 # -- ours -------------------------------------------------------------------------------
+
+
+class DocumentTimeout(ExtractorError):
+    """The whole document (reading, every call, retry and repair) took longer than its
+    deadline, ``Settings.document_timeout``."""
+
+    code = "document_timeout"
 
 
 class InternalError(ExtractorError):

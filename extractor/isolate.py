@@ -25,12 +25,14 @@ import os
 import queue
 import resource
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from extractor.errors import (
@@ -55,7 +57,8 @@ _Job = tuple[Source, "Settings", bool]
 
 _EXIT_NO_MEMORY = 75  # the worker could not even receive the document
 _START_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import the pipeline
-_PRELOAD = ["__main__", "extractor.isolate", "extractor.pipeline"]
+_PRELOAD = ["extractor.isolate", "extractor.pipeline"]
+_MAIN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,8 @@ class _Slot:
             target=_worker_main, args=(child, self.pool.memory_bytes),
             name="extractor-pages-worker", daemon=True,
         )  # fmt: skip
-        process.start()
+        with _neutral_main():
+            process.start()
         child.close()
         with self._swap:
             self.process, self.jobs = process, 0
@@ -294,10 +298,7 @@ class _Slot:
             self.conn = parent  # from here on, the slot holds a worker ready for a job
         if not ready:
             code = self.discard()
-            raise InternalError(
-                f"the pages worker did not start (exit code {code}); a main module that "
-                "starts work on import needs an `if __name__ == '__main__':` guard"
-            )
+            raise InternalError(f"the pages worker did not start (exit code {code})")
         return parent
 
     def _died(self, name: str, ticket: _Ticket) -> ExtractorError:
@@ -332,6 +333,24 @@ class _Slot:
         with contextlib.suppress(ValueError):
             process.close()
         return code
+
+
+@contextlib.contextmanager
+def _neutral_main() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while a worker starts.
+
+    A worker needs nothing from it, but multiprocessing would re-import it in the worker:
+    an unguarded script would run again there, and a script read from stdin or a notebook
+    cell cannot be imported at all. An empty stand-in gives the worker nothing to import.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _context() -> Any:

@@ -185,7 +185,11 @@ def _open_pdf(document: Document, password: str | None) -> Iterator[Any]:
         try:
             pdf = pdfium.PdfDocument(document.data, password=password)
         except pdfium.PdfiumError as exc:
-            if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            # PDFium can leave a previous document's password error behind when a load
+            # fails without setting one, so only a file with an /Encrypt entry (always in
+            # the plain-text trailer) is called encrypted.
+            password_error = getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD
+            if password_error and b"/Encrypt" in document.data:
                 hint = "the password is wrong" if password else "pass --password"
                 raise EncryptedInput(
                     f"{document.source} is encrypted ({hint})", path=document.source
@@ -242,7 +246,9 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         if _wants_layer_text(options, has_text):
             result = replace(result, text=layer_text, text_source="layer")
         if _wants_image(options, has_text) or _wants_ocr(options, has_text):
-            bitmap = _render(page, width, height, options, document)
+            # OCR reads small print better from a larger bitmap; a sent image is capped.
+            long_side = max(options.max_side, 2000) if _wants_ocr(options, has_text) else None
+            bitmap = _render(page, width, height, options, document, long_side)
             if _wants_image(options, has_text):
                 result = replace(result, image=images.encode(bitmap, options.max_side))
             if _wants_ocr(options, has_text):
@@ -253,8 +259,16 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
 
 
 def _render(
-    page: Any, width: float, height: float, options: PageOptions, document: Document
+    page: Any,
+    width: float,
+    height: float,
+    options: PageOptions,
+    document: Document,
+    long_side: int | None = None,
 ) -> Any:
+    """Render at ``options.dpi``, but never with a long side over ``long_side`` pixels
+    (default ``options.max_side``): rendering straight to the size that is sent costs a
+    fraction of rendering large and downscaling (see docs/benchmarks.md)."""
     scale = options.dpi / 72
     if width * height * scale * scale > options.max_pixels:
         raise InputTooLarge(
@@ -262,18 +276,36 @@ def _render(
             f"the {options.max_pixels:,}-pixel cap",
             path=document.source,
         )
-    # Render no larger than what will be sent: cheaper, and the result is the same.
-    scale = min(scale, max(options.max_side, 2000) / max(width, height, 1))
-    return page.render(scale=scale, may_draw_forms=True).to_pil()
+    cap = long_side or options.max_side
+    # PDFium rounds the bitmap size up; stay a hair under the cap so no resample follows.
+    scale = min(scale, (cap - 0.5) / max(width, height, 1))
+    try:
+        return page.render(scale=scale, may_draw_forms=True).to_pil()
+    except (pdfium.PdfiumError, ValueError) as exc:  # e.g. "Crop exceeds page dimensions"
+        raise CorruptInput(
+            f"{document.source}: PDFium cannot render this page ({exc})", path=document.source
+        ) from None
 
 
 def _text_runs(page: Any, textpage: Any, width: float, height: float) -> Iterator[TextRun]:
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_TEXT], textpage=textpage):
-        text = obj.extract()
+        text = _object_text(obj, textpage)
         if not text:
             continue
         box = _device_box(page, width, height, obj.get_bounds())
         yield TextRun(text, box, _is_visible(obj, box, width, height))
+
+
+def _object_text(obj: Any, textpage: Any) -> str:
+    """The text of one text object, as pypdfium2's ``extract()`` but tolerant: broken
+    fonts yield half surrogate pairs (seen in Factur-X samples), which become U+FFFD
+    instead of a UnicodeDecodeError that would cost the whole document."""
+    n_bytes = pdfium_c.FPDFTextObj_GetText(obj, textpage, None, 0)
+    if n_bytes <= 2:  # nothing but the terminating NUL
+        return ""
+    buffer = (pdfium_c.FPDF_WCHAR * (n_bytes // 2))()
+    pdfium_c.FPDFTextObj_GetText(obj, textpage, buffer, n_bytes)
+    return bytes(buffer)[: n_bytes - 2].decode("utf-16-le", errors="replace")
 
 
 _BOX_PRECISION = 10  # PDFium maps to integer device units; map at 10× for 0.1 pt

@@ -9,11 +9,11 @@ import asyncio
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from extractor.errors import ExtractionFailed, ExtractorError
+from extractor.errors import DocumentTimeout, ExtractionFailed, ExtractorError
 from extractor.ground import ground, grounded_model
 from extractor.load import Document, load
 from extractor.pages import Page, read_pages
@@ -24,6 +24,9 @@ from extractor.repair import Attempt, error_reasons, extract_with_repairs, total
 from extractor.result import ErrorInfo, Result, UsageInfo
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
+
+if TYPE_CHECKING:
+    from extractor.isolate import PagesWorkerPool
 
 __all__ = ["merge_partials", "prepare", "process"]
 
@@ -44,16 +47,29 @@ async def process(
     settings: Settings,
     *,
     index: int = 0,
+    pool: PagesWorkerPool | None = None,
 ) -> Result[Any]:
-    """Extract one document; always returns a record, never raises for its content."""
+    """Extract one document; always returns a record, never raises for its content.
+
+    With a ``pool``, the document is read in one of its worker processes; otherwise in a
+    thread of this process.
+    """
     started = time.perf_counter()
     name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
     state: dict[str, Any] = {"attempts": [], "warnings": [], "pages": None, "sha256": None}
+    deadline = asyncio.timeout(settings.document_timeout)
     try:
-        data = await _run(source, schema, provider, settings, state)
+        async with deadline:
+            data = await _run(source, schema, provider, settings, state, pool)
     except Exception as exc:  # every failure becomes this document's record
-        attempts = getattr(exc, "attempts", None) or state["attempts"]
-        return _record(name, index, provider, state, attempts, started, error=exc)
+        error: Exception = exc
+        if deadline.expired():
+            error = DocumentTimeout(
+                f"{name}: not done after the {settings.document_timeout:g} s document deadline"
+                f" ({len(state['attempts'])} model call(s) finished)"
+            )
+        attempts = getattr(error, "attempts", None) or state["attempts"]
+        return _record(name, index, provider, state, attempts, started, error=error)
     return _record(name, index, provider, state, state["attempts"], started, data=data)
 
 
@@ -63,8 +79,12 @@ async def _run(
     provider: Provider,
     settings: Settings,
     state: dict[str, Any],
+    pool: PagesWorkerPool | None,
 ) -> BaseModel:
-    document, pages = await asyncio.to_thread(prepare, source, settings, vision=provider.vision)
+    if pool is not None:
+        document, pages = await pool.prepare(source, settings, vision=provider.vision)
+    else:
+        document, pages = await asyncio.to_thread(prepare, source, settings, vision=provider.vision)
     state.update(sha256=document.sha256, pages=len(pages), source=document.source)
     for page in pages:
         state["warnings"].extend(page.warnings)

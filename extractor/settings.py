@@ -39,6 +39,12 @@ class Settings:
         local_n_ctx: context window of the embedded model.
         require_grounding: values that appear nowhere in the document go back to the
             model as repair feedback.
+        document_timeout: seconds one document may take end to end (reading, calls,
+            transport retries, repairs); None for no deadline.
+        isolate: ``extract_many`` (and so the CLI) reads documents in worker processes
+            with ``worker_memory`` bytes of address space and ``read_timeout`` seconds
+            each, so a hostile PDF becomes an error record instead of taking the run
+            down. A single ``extract`` call reads in-process.
     """
 
     provider: str | None = None
@@ -60,6 +66,10 @@ class Settings:
     max_bytes: int = 200 * 1024 * 1024
     local_n_ctx: int = 8192
     require_grounding: bool = False
+    document_timeout: float | None = 900.0
+    isolate: bool = True
+    worker_memory: int | None = 2 << 30
+    read_timeout: float | None = 60.0
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -68,6 +78,10 @@ class Settings:
             raise ConfigError("max_repairs must be 0 or more")
         if self.concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
+        for name in ("document_timeout", "worker_memory", "read_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive (or None for no limit)")
 
     def with_options(self, **options: Any) -> Settings:
         """A copy with ``options`` applied; sampling fields may be given flat.
