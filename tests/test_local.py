@@ -97,9 +97,13 @@ def test_validation_errors_drive_repairs_with_the_real_engine(
     assert result.attempts[1]["prompt_tokens"] > result.attempts[0]["prompt_tokens"]
 
 
-def test_grammar_bounds_arrays() -> None:
-    schema = grammar_schema(load_schema(Invoice).json_schema)
+def test_grammar_bounds_arrays_and_free_strings() -> None:
+    schema = grammar_schema(load_schema(Invoice).grammar_schema)
     assert schema["properties"]["line_items"]["maxItems"] == 8
+    name, _ = schema["properties"]["seller_name"]["anyOf"]
+    assert name == {"type": "string", "maxLength": 300}
+    date, _ = schema["properties"]["invoice_date"]["anyOf"]
+    assert date == {"type": "string", "format": "date"}  # bounded by its format already
 
 
 def test_constraint_holds_on_a_long_prompt(provider: LocalProvider) -> None:

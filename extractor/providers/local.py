@@ -6,8 +6,9 @@ built from the request's JSON schema. Two facts shape this module:
 
 - With ``n_batch`` smaller than the prompt, llama-cpp-python silently drops the grammar
   and the model writes free prose. So ``n_batch`` is the whole context.
-- Under a grammar a tiny model likes to repeat array items until ``max_tokens``. So
-  arrays get a ``maxItems`` bound in the grammar schema (validation still uses the
+- Under a grammar a tiny model likes to repeat array items, or a string's last words
+  (``"JOHOR.JOHOR.JOHOR…"``), until ``max_tokens``. So arrays get a ``maxItems`` and
+  free strings a ``maxLength`` bound in the grammar schema (validation still uses the
   user's model), and ``finish_reason: length`` is an error, not a success.
 
 The model loads once per process and is reused; llama.cpp is not thread-safe, so calls
@@ -35,6 +36,7 @@ __all__ = ["DEFAULT_MODEL_NAME", "LocalProvider", "available", "default_model_pa
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MAX_ARRAY_ITEMS = 8  # eval invoices have at most 6 items; tiny models repeat forever
+_MAX_STRING_CHARS = 300  # longer than any address or item description in the eval sets
 _MODELS: dict[tuple[str, int], Any] = {}
 _LOAD_LOCK = threading.Lock()
 _CALL_LOCK = threading.Lock()
@@ -88,16 +90,23 @@ def _close_models() -> None:
         _MODELS.clear()
 
 
-def grammar_schema(schema: dict[str, Any], max_items: int = _MAX_ARRAY_ITEMS) -> dict[str, Any]:
-    """The schema given to the grammar: arrays bounded so output cannot run away."""
+def grammar_schema(
+    schema: dict[str, Any],
+    max_items: int = _MAX_ARRAY_ITEMS,
+    max_chars: int = _MAX_STRING_CHARS,
+) -> dict[str, Any]:
+    """The schema given to the grammar: arrays and free strings bounded, so output cannot
+    run away. Strings with a ``format``, ``pattern`` or ``enum`` are already bounded."""
     bounded = copy.deepcopy(schema)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "array" or (
-                isinstance(node.get("type"), list) and "array" in node["type"]
-            ):
+            kind = node.get("type")
+            kinds = kind if isinstance(kind, list) else [kind]
+            if "array" in kinds:
                 node.setdefault("maxItems", max_items)
+            if kind == "string" and not {"format", "pattern", "enum", "const"} & node.keys():
+                node.setdefault("maxLength", max_chars)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
