@@ -11,25 +11,21 @@ each ratio is computed inside one repeat (both variants timed minutes apart at m
 the median of those ratios is reported. Files that ``prepare`` fails on are reported and
 left out of every variant, so all variants see the same pages.
 
-Variants (all single-threaded, same pages, same render scale as extractor):
+Variants (all single-threaded, same pages, rendered at the same size as extractor):
 
-- ``raw_render``: ``PdfDocument(path)``, per page ``page.render(scale).to_pil()``: the
-  issue-2 baseline. Does no text and no encoding.
-- ``raw_render_at_size``: the same, rendered straight at the size extractor sends
-  (long side 1540 px): the baseline for the proposed fix below.
+- ``raw_render``: ``PdfDocument(path)``, per page ``page.render(scale).to_pil()`` at the
+  scale extractor renders at (150 dpi, capped at a long side of 1540 px): the issue-2
+  baseline. Does no text and no encoding.
 - ``direct``: what a hand-written equivalent of vision mode does: open, ``get_text_range``,
-  render at the same scale, Pillow LANCZOS downscale to the sent size, JPEG q85.
-- ``direct_at_size``: like ``direct`` but rendered straight at the sent size (no resize).
+  render at the same scale, JPEG q85.
 - ``extractor_vision``: ``prepare(path, Settings(mode="vision", ocr=False), vision=True)``:
-  load (read, sniff, sha256) + text layer + text runs + render + downscale + JPEG.
-- ``whatif_vision_at_size``: the same, with ``extractor.pages._render`` patched *in this
-  process only* to render at the sent size; it measures a proposed fix, nothing ships.
+  load (read, sniff, sha256) + text layer + text runs + render + JPEG.
 - ``raw_text``: open, per page ``get_textpage().get_text_range()``.
 - ``extractor_text``: ``prepare(path, Settings(mode="text", ocr=False), vision=True)``
   (OCR off: one page of the corpus has no text layer and raw text does no OCR either).
 
 After the repeats, ``breakdown`` times each step of vision mode on its own (load, open,
-text layer, text runs, render, render at the sent size, LANCZOS resize, JPEG encode).
+text layer, text runs, render, JPEG encode).
 ``--profile`` adds one cProfile pass of ``extractor_vision`` and prints where the time goes.
 """
 
@@ -63,7 +59,7 @@ JPEG_QUALITY = 85  # extractor.images._JPEG_QUALITY
 
 def render_scale(width: float, height: float) -> float:
     """The scale extractor.pages._render picks (kept in step with it by check_sizes)."""
-    return min(DPI / 72, max(MAX_SIDE, 2000) / max(width, height, 1))
+    return min(DPI / 72, (MAX_SIDE - 0.5) / max(width, height, 1))
 
 
 def sent_size(bitmap_size: tuple[int, int]) -> tuple[int, int]:
@@ -83,7 +79,7 @@ def jpeg(image: Image.Image) -> bytes:
 # -- variants: each takes the file list and returns the number of pages it handled --------
 
 
-def _raw_render(files: list[Path], *, at_size: bool) -> int:
+def raw_render(files: list[Path]) -> int:
     count = 0
     for path in files:
         pdf = pdfium.PdfDocument(path)
@@ -91,10 +87,7 @@ def _raw_render(files: list[Path], *, at_size: bool) -> int:
             for index in range(len(pdf)):
                 page = pdf[index]
                 width, height = page.get_size()
-                scale = render_scale(width, height)
-                if at_size:
-                    scale = min(scale, MAX_SIDE / max(width, height, 1))
-                page.render(scale=scale).to_pil()
+                page.render(scale=render_scale(width, height)).to_pil()
                 page.close()
                 count += 1
         finally:
@@ -102,15 +95,7 @@ def _raw_render(files: list[Path], *, at_size: bool) -> int:
     return count
 
 
-def raw_render(files: list[Path]) -> int:
-    return _raw_render(files, at_size=False)
-
-
-def raw_render_at_size(files: list[Path]) -> int:
-    return _raw_render(files, at_size=True)
-
-
-def _direct(files: list[Path], *, at_size: bool) -> int:
+def direct(files: list[Path]) -> int:
     count = 0
     for path in files:
         pdf = pdfium.PdfDocument(path)
@@ -121,10 +106,7 @@ def _direct(files: list[Path], *, at_size: bool) -> int:
                 textpage = page.get_textpage()
                 textpage.get_text_range()
                 textpage.close()
-                scale = render_scale(width, height)
-                if at_size:
-                    scale = min(scale, MAX_SIDE / max(width, height, 1))
-                image = page.render(scale=scale).to_pil()
+                image = page.render(scale=render_scale(width, height)).to_pil()
                 size = sent_size(image.size)
                 if size != image.size:
                     image = image.resize(size, Image.Resampling.LANCZOS)
@@ -134,14 +116,6 @@ def _direct(files: list[Path], *, at_size: bool) -> int:
         finally:
             pdf.close()
     return count
-
-
-def direct(files: list[Path]) -> int:
-    return _direct(files, at_size=False)
-
-
-def direct_at_size(files: list[Path]) -> int:
-    return _direct(files, at_size=True)
 
 
 def _extractor(files: list[Path], mode: str) -> int:
@@ -155,24 +129,6 @@ def extractor_vision(files: list[Path]) -> int:
 
 def extractor_text(files: list[Path]) -> int:
     return _extractor(files, "text")
-
-
-def _render_at_sent_size(
-    page: Any, width: float, height: float, options: Any, document: Any
-) -> Any:
-    scale = min(options.dpi / 72, options.max_side / max(width, height, 1))
-    if width * height * (options.dpi / 72) ** 2 > options.max_pixels:
-        raise AssertionError("the corpus has no page over the pixel cap")
-    return page.render(scale=scale, may_draw_forms=True).to_pil()
-
-
-def whatif_vision_at_size(files: list[Path]) -> int:
-    original = pages_module._render
-    pages_module._render = _render_at_sent_size  # type: ignore[assignment]
-    try:
-        return _extractor(files, "vision")
-    finally:
-        pages_module._render = original
 
 
 def raw_text(files: list[Path]) -> int:
@@ -194,11 +150,8 @@ def raw_text(files: list[Path]) -> int:
 
 VARIANTS: dict[str, Callable[[list[Path]], int]] = {
     "raw_render": raw_render,
-    "raw_render_at_size": raw_render_at_size,
     "direct": direct,
-    "direct_at_size": direct_at_size,
     "extractor_vision": extractor_vision,
-    "whatif_vision_at_size": whatif_vision_at_size,
     "raw_text": raw_text,
     "extractor_text": extractor_text,
 }
@@ -207,9 +160,6 @@ RATIOS = {
     "extractor_vision / raw_render": ("extractor_vision", "raw_render"),
     "extractor_vision / direct": ("extractor_vision", "direct"),
     "direct / raw_render": ("direct", "raw_render"),
-    "whatif_vision_at_size / raw_render": ("whatif_vision_at_size", "raw_render"),
-    "whatif_vision_at_size / raw_render_at_size": ("whatif_vision_at_size", "raw_render_at_size"),
-    "whatif_vision_at_size / direct_at_size": ("whatif_vision_at_size", "direct_at_size"),
     "extractor_text / raw_text": ("extractor_text", "raw_text"),
 }
 
@@ -265,16 +215,7 @@ def breakdown(files: list[Path], repeats: int) -> dict[str, float]:
     Uses extractor's own steps (``load``, ``pages._text_runs``, ``images.encode``) so the
     attribution matches what ``prepare`` does; no profiler overhead.
     """
-    steps = (
-        "load",
-        "open",
-        "text_range",
-        "text_runs",
-        "render",
-        "render_at_size",
-        "resize_lanczos",
-        "jpeg_encode",
-    )
+    steps = ("load", "open", "text_range", "text_runs", "render", "jpeg_encode")
     per_repeat: dict[str, list[float]] = {step: [] for step in steps}
     for _ in range(repeats):
         spent = dict.fromkeys(steps, 0.0)
@@ -302,15 +243,7 @@ def breakdown(files: list[Path], repeats: int) -> dict[str, float]:
                 bitmap = page.render(scale=scale, may_draw_forms=True).to_pil()
                 spent["render"] += time.process_time() - t
                 t = time.process_time()
-                small = page.render(
-                    scale=min(scale, MAX_SIDE / max(width, height, 1)), may_draw_forms=True
-                ).to_pil()
-                spent["render_at_size"] += time.process_time() - t
-                t = time.process_time()
-                bitmap.resize(sent_size(bitmap.size), Image.Resampling.LANCZOS)
-                spent["resize_lanczos"] += time.process_time() - t
-                t = time.process_time()
-                images.encode(small, MAX_SIDE)  # no resize left to do: the JPEG encode alone
+                images.encode(bitmap, MAX_SIDE)  # nothing to resize: the JPEG encode alone
                 spent["jpeg_encode"] += time.process_time() - t
                 page.close()
                 count += 1
