@@ -152,19 +152,22 @@ async def aextract_many(
     spec = load_schema(schema)
     owned = provider is None
     provider = provider or open_job_provider(settings)
-    done: asyncio.Queue[Result[Any]] = asyncio.Queue()
+    done: asyncio.Queue[Result[Any]] = asyncio.Queue(maxsize=settings.concurrency)
     limit = asyncio.Semaphore(settings.concurrency)
     pool = _pages_pool(settings)
     assert provider is not None
 
     async def one(index: int, source: Source) -> None:
-        try:  # the slot was taken by feed(); this task gives it back
+        # The slot, taken by feed(), goes back only once the result is in the bounded queue:
+        # a consumer slower than the model holds the producers back instead of letting
+        # finished results pile up (issue 4: +2,000 results, ~35 MiB, at 10,000 documents).
+        try:
             result = await process(source, spec, provider, settings, index=index, pool=pool)
+            if on_result is not None:
+                on_result(result)
+            await done.put(result)
         finally:
             limit.release()
-        if on_result is not None:
-            on_result(result)
-        await done.put(result)
 
     async def feed() -> int:
         count = 0

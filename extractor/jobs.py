@@ -4,11 +4,16 @@ A job commits each record to a :class:`~extractor.store.RecordStore` beside the 
 the moment it arrives. Re-running the same job skips inputs already committed (without
 reading them, by path, size and mtime), ``retry_failed`` redoes only the errors, and a
 changed job (schema, provider, model, mode, pages) is refused unless ``fresh``. The export
-files are written from the store, atomically, so they are either absent or complete.
+files are streamed from the store, atomically, so they are either absent or complete.
+
+Memory stays flat however many documents a job has: a result is dropped once committed
+(the summary keeps running totals, not results), and the export reads the store in pages.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +40,47 @@ _OUTAGE_ERRORS = frozenset({
 
 @dataclass
 class JobSummary:
-    """What a run did (this run) and where the job stands (all runs)."""
+    """What a run did (this run) and where the job stands (all runs).
 
-    processed: list[Result[Any]] = field(default_factory=list)
+    This run: ``processed`` results committed, with their summed ``prompt_tokens``,
+    ``completion_tokens``, ``cost_usd`` and ``repairs``, and ``errors`` by error type;
+    ``skipped`` inputs that were committed before. The job: ``counts`` of committed records
+    by status, the export files ``written``, and :meth:`records` to read them all again.
+    """
+
+    processed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    repairs: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)  # every committed record
+    store_path: Path | None = None
+    fingerprint: str = ""
 
     @property
     def all_ok(self) -> bool:
         return self.counts.get("error", 0) == 0
+
+    def add(self, result: Result[Any]) -> None:
+        """Count one committed result of this run."""
+        self.processed += 1
+        self.prompt_tokens += result.usage.prompt_tokens
+        self.completion_tokens += result.usage.completion_tokens
+        self.cost_usd += result.cost_usd or 0.0
+        self.repairs += max(0, len(result.attempts) - result.requests)
+        if result.error is not None:
+            self.errors[result.error.type] += 1
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every committed record of the job, by input index, read afresh from the store
+        in pages (the summary holds no records)."""
+        if self.store_path is None:
+            return
+        with RecordStore.open(self.store_path, self.fingerprint) as store:
+            yield from store.records()
 
 
 def store_path_for(output: Path) -> Path:
@@ -82,31 +117,33 @@ def run_job(
             circuit breaker). Records that tripped either are not committed, so the next
             run retries them; everything committed before stays.
     """
-    summary = JobSummary()
-    fingerprint = fingerprint_for(spec, provider, settings)
-    with RecordStore.open(store_path_for(output), fingerprint, fresh=fresh) as store:
-        keys: dict[int, str | None] = {}
-        positions: list[int] = []
+    path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
+    summary = JobSummary(store_path=path, fingerprint=fingerprint)
+    with RecordStore.open(path, fingerprint, fresh=fresh) as store:
+        # Position among the pending inputs → (position among all inputs, source key), for
+        # the documents in flight only: an entry goes when its result arrives.
+        in_flight: dict[int, tuple[int, str | None]] = {}
+        position = itertools.count()
 
         def pending() -> Iterator[Path]:
-            for index, path in enumerate(sources):
-                key = source_key(path)
+            for index, source in enumerate(sources):
+                key = source_key(source)
                 status = store.done_by_source_key(key) if key else None
                 if status == "ok" or (status == "error" and not retry_failed):
                     summary.skipped += 1
                     continue
-                keys[index] = key
-                positions.append(index)
-                yield path
+                in_flight[next(position)] = (index, key)
+                yield source
 
         held: list[tuple[Result[Any], str | None]] = []  # an outage streak, not yet committed
         try:
             for result in extract_many(pending(), spec, settings=settings, provider=provider):
-                result = result.model_copy(update={"index": positions[result.index]})
+                index, key = in_flight.pop(result.index)
+                result = result.model_copy(update={"index": index})
                 kind = result.error.type if result.error else None
                 if kind == AuthError.code:
                     raise AuthError(f"stopping the run: {result.error.message}")  # type: ignore[union-attr]
-                held.append((result, keys.pop(result.index, None)))
+                held.append((result, key))
                 if kind in _OUTAGE_ERRORS and len(held) >= breaker:
                     raise ProviderError(
                         f"stopping the run: {len(held)} documents in a row failed because the "
@@ -117,8 +154,7 @@ def run_job(
             _commit(store, held, summary, on_result)  # the run ended inside a short streak
         finally:  # also when a run stops early: the export shows what is committed
             summary.counts = store.counts()
-            summary.records = list(store.records())
-            summary.written = write_records(summary.records, output, fmt)
+            summary.written = write_records(store.records, output, fmt)  # streamed, in pages
     return summary
 
 
@@ -130,7 +166,7 @@ def _commit(
 ) -> None:
     for result, key in held:
         store.commit(result.record(), source_key=key)
-        summary.processed.append(result)
+        summary.add(result)
         if on_result is not None:
             on_result(result)
     held.clear()

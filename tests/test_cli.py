@@ -241,3 +241,32 @@ def test_extract_and_score_in_one_go(
     assert fields["seller_name"]["f1"] == 0.0
     assert 0.0 < report["overall"]["f1"] < 1.0
     assert "invoice_number" in output
+
+
+def test_the_summary_counts_this_run_after_a_resume(server: ScriptedServer, docs: Path) -> None:
+    out = docs.parent / "r.jsonl"
+    assert _extract(server, str(docs / "a.pdf"), "-s", "invoice", "-o", str(out))[0] == 0
+    (docs / "empty.pdf").write_bytes(b"")
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out))
+    assert code == 1
+    rows = {
+        cells[0]: cells[1]
+        for line in output.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│┃ ").split("│")]) == 2
+    }
+    assert rows["documents in the job"] == "4"
+    assert (rows["ok"], rows["failed"]) == ("3", "1")
+    assert rows["processed this run"] == "3"
+    assert rows["skipped (already committed)"] == "1"
+    assert rows["prompt / completion tokens"] == "200 / 100"  # two model calls, 100 + 50 each
+    assert rows["repairs"] == "0"
+    assert rows["empty_input"] == "1"
+
+
+def test_stdout_output_exits_1_when_a_document_fails(server: ScriptedServer, docs: Path) -> None:
+    (docs / "empty.pdf").write_bytes(b"")
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", "-", "-q")
+    assert code == 1
+    assert sorted(json.loads(line)["status"] for line in output.splitlines()) == [
+        "error", "ok", "ok", "ok"
+    ]  # fmt: skip

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from extractor.store import RecordStore
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
@@ -83,3 +84,52 @@ def _store(out: Path) -> RecordStore:
     with sqlite3.connect(path) as db:
         (fingerprint,) = db.execute("select value from meta where name = 'fingerprint'").fetchone()
     return RecordStore.open(path, fingerprint)
+
+
+def test_summary_counts_this_run_only_after_a_resume(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from extractor.api import open_job_provider
+    from extractor.jobs import run_job
+    from extractor.schema import load_schema
+    from extractor.settings import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for number in range(5):
+        (folder / f"r{number}.txt").write_text(f"SHOP {number}\nTOTAL {number}.50\n")
+    files = sorted(folder.iterdir())
+    seen: Counter[str] = Counter()
+
+    def answer(request: RecordedRequest) -> Reply:
+        shop = next(n for n in "01234" if f"SHOP {n}" in json.dumps(request.json))
+        seen[shop] += 1
+        bad = shop == "4" or (shop == "3" and seen[shop] == 1)  # 3 needs a repair, 4 fails
+        text = "not json" if bad else json.dumps(ANSWER)
+        return Reply.chat(text, prompt_tokens=100, completion_tokens=10 + int(shop), cost=0.25)
+
+    out = tmp_path / "out" / "receipts.jsonl"
+    with ScriptedServer(responder=answer) as server:
+        settings = Settings(base_url=server.base_url, model="m", concurrency=2, max_repairs=2)
+        provider = open_job_provider(settings)
+        spec = load_schema("receipt")
+        first = run_job(files[:3], spec, settings, provider, output=out, fmt="jsonl")
+        assert (first.processed, first.skipped, first.repairs) == (3, 0, 0)
+        second = run_job(files, spec, settings, provider, output=out, fmt="csv")
+
+    records = list(second.records())  # read afresh from the store
+    assert [Path(r["source"]).name for r in records] == [f"r{n}.txt" for n in range(5)]
+    assert [r["index"] for r in records] == list(range(5))
+    this_run = records[3:]
+    assert (second.processed, second.skipped) == (2, 3)
+    assert second.counts == {"ok": 4, "error": 1}
+    assert not second.all_ok
+    assert second.prompt_tokens == 100 * (2 + 3)  # r3: answer + repair; r4: three tries
+    assert second.completion_tokens == 13 * 2 + 14 * 3
+    assert second.prompt_tokens == sum(r["usage"]["prompt_tokens"] for r in this_run)
+    assert second.completion_tokens == sum(r["usage"]["completion_tokens"] for r in this_run)
+    assert second.cost_usd == pytest.approx(0.25 * 5) == sum(r["cost_usd"] for r in this_run)
+    assert second.repairs == 1 + 2
+    assert second.errors == Counter({records[4]["error"]["type"]: 1})
+    assert second.written == [out]
+    assert out.read_text().count("\n") == 6  # the CSV: a header and every record of the job

@@ -222,8 +222,7 @@ def extract_command(
         )
     sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
     if str(output) == "-":
-        results = _stream(sources, spec, settings, job_provider)
-        raise typer.Exit(0 if all(r.ok for r in results) else 1)
+        raise typer.Exit(0 if _stream(sources, spec, settings, job_provider) else 1)
     with _progress(console) as progress:
         try:
             summary = run_job(
@@ -239,20 +238,20 @@ def extract_command(
     console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
     _summary(console, summary)
     if truth is not None:
-        report = score(summary.records, load_truth(truth), skip_missing=True)
+        report = score(summary.records(), load_truth(truth), skip_missing=True)
         show_report(console, report, f"{output} vs {truth}")
         write_atomic(output.with_name(output.name + ".eval.json"), report.to_json().encode())
     raise typer.Exit(0 if summary.all_ok else 1)
 
 
-def _stream(sources: Any, spec: Any, settings: Settings, provider: Any) -> list[Result[Any]]:
-    """``-o -``: JSONL to stdout as documents finish, no store."""
-    results = []
+def _stream(sources: Any, spec: Any, settings: Settings, provider: Any) -> bool:
+    """``-o -``: JSONL to stdout as documents finish, no store; True when all succeeded."""
+    all_ok = True
     for result in extract_many(sources, spec, settings=settings, provider=provider):
         sys.stdout.buffer.write(orjson.dumps(json_safe(result.record())) + b"\n")
         sys.stdout.buffer.flush()
-        results.append(result)
-    return results
+        all_ok = all_ok and result.ok
+    return all_ok
 
 
 class _Progress:
@@ -285,23 +284,17 @@ def _progress(console: Console) -> Iterator[_Progress]:
 
 
 def _summary(console: Console, summary: JobSummary) -> None:
-    results = summary.processed
     table = Table(title="extractor summary", show_header=False)
     table.add_row("documents in the job", str(sum(summary.counts.values())))
     table.add_row("  ok", f"[green]{summary.counts.get('ok', 0)}[/green]")
     failed = summary.counts.get("error", 0)
     table.add_row("  failed", f"[red]{failed}[/red]" if failed else "0")
-    table.add_row("processed this run", str(len(results)))
+    table.add_row("processed this run", str(summary.processed))
     table.add_row("skipped (already committed)", str(summary.skipped))
-    prompt = sum(r.usage.prompt_tokens for r in results)
-    completion = sum(r.usage.completion_tokens for r in results)
-    table.add_row("prompt / completion tokens", f"{prompt:,} / {completion:,}")
-    table.add_row("cost this run (USD)", f"{sum(r.cost_usd or 0.0 for r in results):.4f}")
-    table.add_row("repairs", str(sum(max(0, len(r.attempts) - r.requests) for r in results)))
-    errors: dict[str, int] = {}
-    for result in results:
-        if result.error is not None:
-            errors[result.error.type] = errors.get(result.error.type, 0) + 1
-    for kind, count in sorted(errors.items()):
+    tokens = f"{summary.prompt_tokens:,} / {summary.completion_tokens:,}"
+    table.add_row("prompt / completion tokens", tokens)
+    table.add_row("cost this run (USD)", f"{summary.cost_usd:.4f}")
+    table.add_row("repairs", str(summary.repairs))
+    for kind, count in sorted(summary.errors.items()):
         table.add_row(f"  {kind}", str(count))
     console.print(table)
