@@ -270,3 +270,22 @@ def test_stdout_output_exits_1_when_a_document_fails(server: ScriptedServer, doc
     assert sorted(json.loads(line)["status"] for line in output.splitlines()) == [
         "error", "ok", "ok", "ok"
     ]  # fmt: skip
+
+
+def test_caps_and_limits_are_flags(server: ScriptedServer, docs: Path, fixtures: Path) -> None:
+    shutil.copy(fixtures / "multipage.pdf", docs / "three-pages.pdf")  # over --max-pages 2
+    (docs / "big.txt").write_text("x" * 2_000_000)  # over --max-file-mb 1
+    out = docs.parent / "r.jsonl"
+    code, output = _extract(
+        server, str(docs), "-s", "invoice", "-o", str(out), "--max-pages", "2",
+        "--max-file-mb", "1", "--worker-memory-mb", "512", "--read-timeout", "30",
+        "--document-timeout", "60",
+    )  # fmt: skip
+    assert code == 1, output
+    by_name = {Path(str(r["source"])).name: r for r in _records(out)}
+    assert sorted(by_name) == ["a.pdf", "b.pdf", "big.txt", "notes.txt", "three-pages.pdf"]
+    assert by_name["three-pages.pdf"]["error"]["type"] == "input_too_large"  # type: ignore[index]
+    assert "over the cap of 2" in by_name["three-pages.pdf"]["error"]["message"]  # type: ignore[index]
+    assert by_name["big.txt"]["error"]["type"] == "input_too_large"  # type: ignore[index]
+    assert [by_name[n]["status"] for n in ("a.pdf", "b.pdf", "notes.txt")] == ["ok"] * 3
+    assert server.calls == 3

@@ -31,6 +31,8 @@ __all__ = ["extract_command"]
 _PANEL_MODEL = "Model and provider"
 _PANEL_PAGES = "Pages"
 _PANEL_SAMPLING = "Sampling"
+_PANEL_LIMITS = "Limits (hostile and huge inputs)"
+_MIB = 1 << 20
 
 
 def extract_command(
@@ -125,6 +127,54 @@ def extract_command(
             rich_help_panel=_PANEL_PAGES,
         ),
     ] = None,
+    max_file_mb: Annotated[
+        float,
+        typer.Option(min=0.001, help="Refuse larger input files.", rich_help_panel=_PANEL_LIMITS),
+    ] = 200,
+    max_pages: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Refuse documents with more pages.", rich_help_panel=_PANEL_LIMITS
+        ),
+    ] = 500,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Refuse a page or image larger than this many pixels.",
+            rich_help_panel=_PANEL_LIMITS,
+        ),
+    ] = 50_000_000,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate/--no-isolate",
+            help="Read documents in worker processes with a memory and a time limit.",
+            rich_help_panel=_PANEL_LIMITS,
+        ),
+    ] = True,
+    worker_memory_mb: Annotated[
+        int,
+        typer.Option(
+            min=64, help="Address space of each reading worker.", rich_help_panel=_PANEL_LIMITS
+        ),
+    ] = 2048,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a worker may spend reading one document.",
+            rich_help_panel=_PANEL_LIMITS,
+        ),
+    ] = 60.0,
+    document_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Seconds one document may take end to end (calls, retries, repairs).",
+            rich_help_panel=_PANEL_LIMITS,
+        ),
+    ] = 900.0,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,
@@ -207,7 +257,10 @@ def extract_command(
             max_repairs=max_repairs, concurrency=concurrency, pages=pages, dpi=dpi,
             max_side=max_side, ocr=ocr, password=password,
             retry=RetryPolicy(retries=retries, timeout=timeout),
-            require_grounding=require_grounding,
+            require_grounding=require_grounding, max_bytes=int(max_file_mb * _MIB),
+            max_pages=max_pages, max_pixels=max_pixels, isolate=isolate,
+            worker_memory=worker_memory_mb * _MIB, read_timeout=read_timeout,
+            document_timeout=document_timeout,
             sampling=Sampling(temperature, top_p, seed, tuple(stop) if stop else None,
                               max_tokens, frequency_penalty, presence_penalty),
         )  # fmt: skip
