@@ -26,12 +26,13 @@ transactions. Every record here stands for a paid model call of seconds, while `
 costs one fsync (milliseconds) per commit, so we pay for the stronger guarantee.
 
 Identity: a record is keyed by the job fingerprint (:func:`job_fingerprint`: schema,
-provider, model, mode, prompt version) plus the document's sha256, or its ``source`` when
-it has no hash (an unreadable file). One store holds one job: opening it with another
-fingerprint raises :class:`~extractor.errors.ConfigError` unless ``fresh=True``. A
-committed record also replaces any other record of the same source (the file was fixed
-or changed), so a source never has two records. A ``source_key`` (path, size, mtime) lets
-a resumed run skip a committed file without reading it.
+provider, model, mode, prompt version) plus the document's sha256 and its ``source``, or
+its ``source`` alone when it has no hash (an unreadable file). Two inputs with the same
+bytes under different names are two inputs, with a record each. One store holds one job:
+opening it with another fingerprint raises :class:`~extractor.errors.ConfigError` unless
+``fresh=True``. A committed record also replaces any other record of the same source (the
+file was fixed or changed), so a source never has two records. A ``source_key`` (path,
+size, mtime) lets a resumed run skip a committed file without reading it.
 
 Example:
     >>> import tempfile
@@ -70,7 +71,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE records (
             fingerprint  TEXT NOT NULL,
-            key          TEXT NOT NULL,   -- 'sha256:<hex>', or 'source:<path>' without a hash
+            key          TEXT NOT NULL,   -- 'sha256:<hex>[:<path>]', or 'source:<path>'
             sha256       TEXT,
             source       TEXT NOT NULL,
             source_key   TEXT,            -- '<path>|<size>|<mtime_ns>' when the runner knew it
@@ -84,6 +85,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX records_source_key ON records (fingerprint, source_key)",
         "CREATE INDEX records_order ON records (fingerprint, idx, key)",
     ),
+    # Keys became 'sha256:<hex>:<path>' (one record per input, duplicates included);
+    # lookups by content go through the sha256 column.
+    ("CREATE INDEX records_sha256 ON records (fingerprint, sha256)",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _PAGE = 256  # records read per lock hold while iterating
@@ -173,7 +177,7 @@ class RecordStore:
 
     def done(self, sha256: str) -> str | None:
         """The status (``ok``/``error``) of the committed record of this content, or None."""
-        return self._status("key = ?", f"sha256:{sha256}")
+        return self._status("sha256 = ?", sha256)
 
     def done_by_source_key(self, key: str) -> str | None:
         """The status of the record committed for a file whose :func:`source_key` is ``key``."""
@@ -230,7 +234,8 @@ class RecordStore:
     def commit(self, record: Mapping[str, Any], *, source_key: str | None = None) -> None:
         """Commit one record atomically, replacing any earlier record of the same document.
 
-        The document is ``record["sha256"]``, or ``record["source"]`` when there is no hash.
+        The document is ``record["source"]`` with ``record["sha256"]`` (its content when
+        it could be read).
         Any other record of the same source goes too (the file changed, or became readable).
         ``source_key`` is :func:`source_key` of the file, taken *before* it was read, so a
         file modified during its run is not skipped by the next one.
@@ -243,7 +248,7 @@ class RecordStore:
             raise ValueError("a record needs a 'source' and a 'status'")
         source = _text(record["source"])
         digest = record.get("sha256")
-        key = f"sha256:{digest}" if digest else f"source:{source}"
+        key = f"sha256:{digest}:{source}" if digest else f"source:{source}"
         row = (
             self.fingerprint, key, digest or None, source,
             None if source_key is None else _text(source_key),

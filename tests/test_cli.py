@@ -289,3 +289,18 @@ def test_caps_and_limits_are_flags(server: ScriptedServer, docs: Path, fixtures:
     assert by_name["big.txt"]["error"]["type"] == "input_too_large"  # type: ignore[index]
     assert [by_name[n]["status"] for n in ("a.pdf", "b.pdf", "notes.txt")] == ["ok"] * 3
     assert server.calls == 3
+
+
+def test_identical_files_under_two_names_get_a_record_each(
+    server: ScriptedServer, docs: Path
+) -> None:
+    shutil.copy(docs / "a.pdf", docs / "sub" / "copy-of-a.pdf")
+    out = docs.parent / "r.jsonl"
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out))
+    assert code == 0, output
+    records = _records(out)
+    names = sorted(Path(str(r["source"])).name for r in records)
+    assert names == ["a.pdf", "b.pdf", "copy-of-a.pdf", "notes.txt"]
+    assert len({r["sha256"] for r in records}) == 3
+    code, _ = _extract(server, str(docs), "-s", "invoice", "-o", str(out))  # resume: all done
+    assert code == 0 and server.calls == 4

@@ -168,7 +168,7 @@ def test_retry_failed_replaces_an_error_with_a_result(tmp_path: Path) -> None:
         assert store.done(sha("doc3")) == "ok"
         assert store.counts() == {"ok": 1}
         assert [r["attempts"] for r in store.records()] == [[{"n": 1}]]
-    assert rows(path) == [(f"sha256:{sha('doc3')}", "ok")]
+    assert rows(path) == [(f"sha256:{sha('doc3')}:docs/3.pdf", "ok")]
 
 
 def test_unreadable_files_are_keyed_by_source_and_replaced_once_readable(tmp_path: Path) -> None:
@@ -394,3 +394,13 @@ def test_sigkill_at_random_moments_loses_no_committed_record(tmp_path: Path) -> 
     unlogged = sum(1 for n, r in by_index.items() if r["data"]["attempt"] > logged.get(n, -1))
     assert unlogged <= kills
     assert len(logged) >= kills
+
+
+def test_the_same_bytes_under_two_names_are_two_records(tmp_path: Path) -> None:
+    path = tmp_path / "out.db"
+    with RecordStore.open(path, JOB) as store:
+        store.commit(record(1, source="docs/a.pdf", sha256=sha("same")))
+        store.commit(record(2, source="copies/a.pdf", sha256=sha("same")))
+        assert store.counts() == {"ok": 2}
+        assert [r["source"] for r in store.records()] == ["docs/a.pdf", "copies/a.pdf"]
+        assert store.done(sha("same")) == "ok"
