@@ -143,7 +143,8 @@ async def aextract_many(
     on_result: OnResult | None = None,
     **options: Any,
 ) -> AsyncGenerator[Result[Any], None]:
-    """Extract from many documents, ``settings.concurrency`` at a time.
+    """Extract from many documents, ``settings.concurrency`` at a time (fewer when the
+    provider sets ``max_concurrency``: the embedded model runs one call at a time).
 
     Yields results as they finish; ``result.index`` is the source's position.
     """
@@ -152,10 +153,11 @@ async def aextract_many(
     spec = load_schema(schema)
     owned = provider is None
     provider = provider or open_job_provider(settings)
-    done: asyncio.Queue[Result[Any]] = asyncio.Queue(maxsize=settings.concurrency)
-    limit = asyncio.Semaphore(settings.concurrency)
-    pool = _pages_pool(settings)
     assert provider is not None
+    concurrency = min(settings.concurrency, getattr(provider, "max_concurrency", None) or 1 << 30)
+    done: asyncio.Queue[Result[Any]] = asyncio.Queue(maxsize=concurrency)
+    limit = asyncio.Semaphore(concurrency)
+    pool = _pages_pool(settings, concurrency)
 
     async def one(index: int, source: Source) -> None:
         # The slot, taken by feed(), goes back only once the result is in the bounded queue:
@@ -200,12 +202,12 @@ async def aextract_many(
             await provider.aclose()
 
 
-def _pages_pool(settings: Settings) -> PagesWorkerPool | None:
+def _pages_pool(settings: Settings, concurrency: int) -> PagesWorkerPool | None:
     """Worker processes for reading documents: as many as there are cores (reading is
     CPU work; more would only hold memory), never more than documents in flight."""
     if not settings.isolate:
         return None
-    workers = min(settings.concurrency, max(2, os.cpu_count() or 2))
+    workers = min(concurrency, max(2, os.cpu_count() or 2))
     return PagesWorkerPool(
         workers, memory_bytes=settings.worker_memory, timeout_s=settings.read_timeout
     )

@@ -251,6 +251,18 @@ def test_concurrency_is_bounded(server: ScriptedServer) -> None:
     assert len(results) == 8 and all(r.ok for r in results)
     assert peak == 3
 
+    # A provider that can only serve so many at once (the embedded model: 2) caps it.
+    provider = open_job_provider(Settings(**options(server)))
+    provider.max_concurrency = 2  # type: ignore[attr-defined]
+    peak = 0
+    try:
+        results = list(extract_many([text_doc(n) for n in range(8)], Invoice, concurrency=6,
+                                    provider=provider))  # fmt: skip
+    finally:
+        asyncio.run(provider.aclose())
+    assert len(results) == 8 and all(r.ok for r in results)
+    assert peak == 2
+
 
 def test_stopping_early_cancels_the_rest(server: ScriptedServer) -> None:
     server.responder = lambda request: Reply(json=answer_from_document(request).json, delay=0.2)

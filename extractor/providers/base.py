@@ -90,6 +90,9 @@ class Provider(Protocol):
         vision: accepts ``image_url`` parts.
         max_images: images one request may carry.
         context_tokens: prompt budget of one request.
+
+    A provider may also set ``max_concurrency`` (an int): ``extract_many`` then keeps no
+    more documents in flight than that, whatever ``Settings.concurrency`` says.
     """
 
     name: str

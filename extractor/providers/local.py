@@ -129,6 +129,9 @@ class LocalProvider:
     name = "local"
     vision = False
     max_images = 0
+    # Calls are serialised: one document generates while the next is read (OCR). More in
+    # flight would only queue on the model and eat into their document deadlines.
+    max_concurrency = 2
 
     def __init__(self, model: str | None = None, *, n_ctx: int = 8192, threads: int | None = None):
         path = Path(model) if model else default_model_path()
