@@ -131,7 +131,22 @@ def extract(
         >>> result.data.total_amount  # doctest: +SKIP
         1485.12
     """
-    return asyncio.run(aextract(source, schema, settings=settings, provider=provider, **options))
+
+    async def run() -> Result[Any]:
+        try:
+            return await aextract(source, schema, settings=settings, provider=provider, **options)
+        finally:
+            await _end_of_loop(provider)
+
+    return asyncio.run(run())
+
+
+async def _end_of_loop(provider: Provider | str | None) -> None:
+    """A sync call runs on an event loop of its own, and pooled connections die with it:
+    close what a caller's provider opened on it (the provider stays usable; the next
+    call opens new connections on its own loop)."""
+    if provider is not None and not isinstance(provider, str):
+        await provider.aclose()
 
 
 async def aextract_many(
@@ -246,6 +261,7 @@ def extract_many(
                 await asyncio.to_thread(results.put, ("result", result))
         finally:
             await agen.aclose()
+            await _end_of_loop(provider)
 
     def runner() -> None:
         try:
