@@ -2,8 +2,7 @@
 
     .venv/bin/python bench/ratelimit.py [--docs 1000] [--rate 50] [--latency 0.2]
                                         [--concurrency 32] [--repeats 3]
-                                        [--limiter shipped|whatif|pacer]
-                                        [--server process|thread]
+                                        [--server process|thread] [--in-process]
 
 The server (a ScriptedServer on 127.0.0.1 with a responder) admits at most ``--rate``
 chat requests in any sliding one-second window (thread-safe). An admitted request is
@@ -16,20 +15,24 @@ The server runs in a child process by default (a real provider is on another mac
 in this process it would take the GIL from the client measured); ``--server thread``
 keeps it in-process. Monotonic clocks are system-wide, so its timestamps line up with ours.
 
-Reported (median over repeats): docs/s and % of the bound, the share of requests answered
-429 (server-side counts), documents that failed, and — from the client — the limiter's
-concurrency limit sampled every 10 ms and the time spent paused by ``Retry-After``.
+Reported (median over repeats): docs/s and % of the bound, also counted from the first
+request the server saw (the run's start-up, e.g. its worker processes, is not the
+limiter's doing), the share of requests answered 429 (server-side counts), documents that
+failed, and — from the client — the limiter's concurrency limit sampled every 10 ms and
+the time spent paused by ``Retry-After``. ``--in-process`` reads documents in threads
+(``Settings.isolate=False``) instead of worker processes.
 
-``--limiter whatif`` and ``--limiter pacer`` swap in, *in this process only*, the two
-limiter changes discussed in docs/benchmarks.md (``WhatIfLimiter``: one gentler decrease
-per burst of 429s; ``WhatIfPacer``: learn the rate from 429 + Retry-After and pace request
-starts) so their effect is measured against the same server. Nothing in extractor changes.
+The limiter measured is the shipped ``AdaptiveLimiter`` (extractor/providers/limiter.py);
+its pace is sampled with its concurrency limit (``mean pace``: the mean of its starts per
+second while pacing, from the first 429 on), and so are the requests queued in it
+(``mean waiting``). The result file also holds, per second, the admitted and refused
+counts, the highest pace and the mean queue, and every 429 the limiter heard (when, when
+its request started, ``Retry-After``, then the pace and concurrency limit after it).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import sys
@@ -37,8 +40,9 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -86,88 +90,6 @@ class RateLimitedResponder:
         return Reply.chat(RECEIPT, delay=self.latency)
 
 
-class WhatIfLimiter(AdaptiveLimiter):
-    """Proposed change: one decrease per congestion event, and a pause that does not stack.
-
-    The shipped limiter halves on *every* 429. When the window fills, the C requests
-    already in flight are all refused together, so one event halves the limit many times
-    (64 → 1 after six). Here a 429 lowers the limit only if no decrease happened within
-    the last ``Retry-After`` (or one second): the refusals of one burst count once. The
-    decrease is to 3/4 of the requests then in flight rather than a halving of a limit that
-    may be far above them.
-    """
-
-    def __init__(self, maximum: int = 64, *, minimum: int = 1) -> None:
-        super().__init__(maximum, minimum=minimum)
-        self._quiet_until = 0.0
-
-    def refused(self, retry_after: float | None) -> None:
-        now = time.monotonic()
-        if now >= self._quiet_until:
-            base = min(self.limit, max(float(self.in_flight), float(self.minimum)))
-            self.limit = max(float(self.minimum), base * 0.75)
-            self._quiet_until = now + (retry_after if retry_after is not None else 1.0)
-        if retry_after is not None:
-            self._resume_at = max(self._resume_at, now + retry_after)
-
-
-class WhatIfPacer(AdaptiveLimiter):
-    """Proposed change, second form: a 429 that names ``Retry-After`` means a *rate* limit,
-    so learn the rate and space request starts evenly instead of cutting concurrency.
-
-    The first such 429 arrives as the window fills: the server's rate is about the requests
-    sent in the last second minus those refused; pace at 95 % of that. Each later 429
-    event (at most one per ``Retry-After``) cuts the pace by 10 %; every second without
-    one raises it by 2 %, to find a limit that went up. A 429
-    without ``Retry-After`` keeps the shipped AIMD (a concurrency limit, not a rate).
-    """
-
-    def __init__(self, maximum: int = 64, *, minimum: int = 1) -> None:
-        super().__init__(maximum, minimum=minimum)
-        self.rate: float | None = None
-        self._next_start = 0.0
-        self._sent: deque[float] = deque()
-        self._refusals: deque[float] = deque()
-        self._quiet_until = 0.0
-        self._raised_at = 0.0
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with super().slot():
-            now = time.monotonic()
-            if self.rate is not None:
-                if now - self._raised_at >= 1.0 and now >= self._quiet_until:
-                    self.rate *= 1.02
-                    self._raised_at = now
-                start = max(now, self._next_start)
-                self._next_start = start + 1.0 / self.rate
-                if start > now:
-                    await asyncio.sleep(start - now)
-                now = time.monotonic()
-            self._sent.append(now)
-            while self._sent and self._sent[0] < now - 1.0:
-                self._sent.popleft()
-            yield
-
-    def refused(self, retry_after: float | None) -> None:
-        if retry_after is None:
-            super().refused(retry_after)
-            return
-        now = time.monotonic()
-        self._refusals.append(now)
-        while self._refusals and self._refusals[0] < now - 1.0:
-            self._refusals.popleft()
-        if now >= self._quiet_until:
-            if self.rate is None:  # the first 429: the window just filled, so measure it
-                sent = sum(1 for t in self._sent if t >= now - 1.0)
-                self.rate = max(1.0, 0.95 * (sent - len(self._refusals)))
-            else:  # later ones follow pauses, when a measurement reads low: cut by 10 %
-                self.rate = max(1.0, 0.9 * self.rate)
-            self._quiet_until = now + retry_after
-            self._raised_at = now
-        self._resume_at = max(self._resume_at, now + retry_after)
-
-
 def make_docs(folder: Path, count: int) -> list[Path]:
     paths = []
     for number in range(count):
@@ -177,10 +99,36 @@ def make_docs(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+Heard = tuple[float, float, float, float | None, float]
+
+
+def watch_refusals(limiter: AdaptiveLimiter) -> list[Heard]:
+    """Log each 429 the limiter hears: (when, its request's start, Retry-After, then the
+    pace and the concurrency limit after it)."""
+    log: list[Heard] = []
+    heard = limiter.refused
+
+    def refused(retry_after: float | None, started: float) -> None:
+        heard(retry_after, started)
+        log.append((time.monotonic(), started, retry_after or 0.0, limiter.rate, limiter.limit))
+
+    limiter.refused = refused  # type: ignore[method-assign]
+    return log
+
+
 def sample_limiter(limiter: AdaptiveLimiter, stop: threading.Event, out: list[Any]) -> None:
     while not stop.wait(0.01):
         paused = limiter._resume_at > time.monotonic()
-        out.append((time.monotonic(), limiter.limit, limiter.in_flight, paused))
+        out.append(
+            (
+                time.monotonic(),
+                limiter.limit,
+                limiter.in_flight,
+                paused,
+                limiter.rate,
+                limiter.waiting,
+            )
+        )
 
 
 def _serve(conn: Connection, rate: int, latency: float) -> None:
@@ -224,12 +172,11 @@ def provider_server(args: argparse.Namespace) -> Iterator[tuple[str, dict[str, A
 def one_run(paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     with provider_server(args) as (base_url, log):
         settings = Settings(base_url=base_url, model="m", concurrency=args.concurrency)
+        if args.in_process:  # read documents in threads, as before worker isolation
+            settings = replace(settings, isolate=False)
         provider = open_job_provider(settings)  # what extract_many would open; kept to watch it
-        if args.limiter == "whatif":
-            provider.limiter = WhatIfLimiter()  # type: ignore[attr-defined]
-        elif args.limiter == "pacer":
-            provider.limiter = WhatIfPacer()  # type: ignore[attr-defined]
         limiter: AdaptiveLimiter = provider.limiter  # type: ignore[attr-defined]
+        reactions = watch_refusals(limiter)
         samples: list[Any] = []
         stop = threading.Event()
         sampler = threading.Thread(target=sample_limiter, args=(limiter, stop, samples))
@@ -243,6 +190,7 @@ def one_run(paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             sampler.join()
     requests, admitted_at, refused_at = log["calls"], log["admitted"], log["refused"]
+    first = min(admitted_at[:1] + refused_at[:1], default=t0) - t0  # start-up before it
     admitted, refused = len(admitted_at), len(refused_at)
     failed = [r for r in results if not r.ok]
     bound = min(args.rate, args.concurrency / args.latency)
@@ -252,10 +200,13 @@ def one_run(paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     for moment in refused_at:
         per_second.setdefault(int(moment - t0), [0, 0])[1] += 1
     limits = [s[1] for s in samples]
+    paces = [s[4] for s in samples if s[4] is not None]
     return {
         "wall_s": wall,
         "docs_per_s": len(paths) / wall,
         "pct_of_bound": 100 * len(paths) / wall / bound,
+        "first_request_s": first,
+        "pct_of_bound_from_first": 100 * len(paths) / (wall - first) / bound,
         "requests": requests,
         "admitted": admitted,
         "refused_429": refused,
@@ -266,8 +217,27 @@ def one_run(paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
         "mean_in_flight": sum(s[2] for s in samples) / max(len(samples), 1),
         # Little's law: how long a request holds its slot (server latency + client work).
         "mean_slot_s": (sum(s[2] for s in samples) / max(len(samples), 1)) / (requests / wall),
+        "mean_pace": sum(paces) / len(paces) if paces else float("nan"),
+        "mean_waiting": sum(s[5] for s in samples) / max(len(samples), 1),
         "pct_time_paused": 100 * sum(1 for s in samples if s[3]) / max(len(samples), 1),
         "per_second_admitted_refused": [per_second.get(k, [0, 0]) for k in range(int(wall) + 1)],
+        # Requests queued in the limiter (paced, paused or at the concurrency limit), per second.
+        "refusals_heard": [
+            (round(t - t0, 3), round(s - t0, 3), ra, round(rate, 2) if rate else None, limit)
+            for t, s, ra, rate, limit in reactions
+        ],
+        "per_second_pace": [
+            round(max(r), 1)
+            if (r := [x[4] for x in samples if int(x[0] - t0) == k and x[4]])
+            else 0
+            for k in range(int(wall) + 1)
+        ],
+        "per_second_waiting": [
+            round(sum(w) / len(w), 1)
+            if (w := [x[5] for x in samples if int(x[0] - t0) == k])
+            else 0
+            for k in range(int(wall) + 1)
+        ],
     }
 
 
@@ -279,14 +249,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--server", choices=["process", "thread"], default="process")
-    parser.add_argument("--limiter", choices=["shipped", "whatif", "pacer"], default="shipped")
+    parser.add_argument(
+        "--in-process", action="store_true", help="read documents in threads (isolate=False)"
+    )
     args = parser.parse_args()
     bound = min(args.rate, args.concurrency / args.latency)
     print(f"machine: {machine()}")
     print(
         f"R={args.rate}/s, L={args.latency} s, C={args.concurrency}, N={args.docs}: "
         f"bound min(R, C/L) = {bound:g} docs/s, R·L = {args.rate * args.latency:g} in flight; "
-        f"limiter: {args.limiter}; server in a {args.server}"
+        f"server in a {args.server}"
     )
     runs = []
     with tempfile.TemporaryDirectory(prefix="extractor-bench-") as folder:
@@ -296,10 +268,14 @@ def main() -> int:
             runs.append(run)
             print(
                 f"repeat {repeat + 1}: wall {run['wall_s']:.2f} s, {run['docs_per_s']:.2f} "
-                f"docs/s = {run['pct_of_bound']:.1f}% of bound; requests {run['requests']}, "
+                f"docs/s = {run['pct_of_bound']:.1f}% of bound "
+                f"({run['pct_of_bound_from_first']:.1f}% after the first request at "
+                f"{run['first_request_s']:.2f} s); "
+                f"requests {run['requests']}, "
                 f"429s {run['refused_429']} ({run['pct_429']:.1f}%), failed {run['failed']} "
                 f"{run['failed_types']}; mean limit {run['mean_limit']:.1f}, mean in flight "
                 f"{run['mean_in_flight']:.1f} x {run['mean_slot_s'] * 1000:.0f} ms per slot, "
+                f"mean pace {run['mean_pace']:.1f}/s, mean waiting {run['mean_waiting']:.1f}, "
                 f"paused {run['pct_time_paused']:.0f}% of the "
                 f"time",
                 flush=True,
@@ -309,10 +285,13 @@ def main() -> int:
         "wall_s",
         "docs_per_s",
         "pct_of_bound",
+        "first_request_s",
+        "pct_of_bound_from_first",
         "pct_429",
         "mean_limit",
         "mean_in_flight",
         "mean_slot_s",
+        "mean_pace",
         "pct_time_paused",
         "failed",
     )
@@ -325,15 +304,22 @@ def main() -> int:
     print(
         f"\nmedian of {args.repeats}: {summary['docs_per_s']['median']:.2f} docs/s = "
         f"{summary['pct_of_bound']['median']:.1f}% of the {bound:g}/s bound "
-        f"[{summary['pct_of_bound']['min']:.1f}–{summary['pct_of_bound']['max']:.1f}], "
+        f"[{summary['pct_of_bound']['min']:.1f}–{summary['pct_of_bound']['max']:.1f}] "
+        f"({summary['pct_of_bound_from_first']['median']:.1f}% after the first request, "
+        f"{summary['first_request_s']['median']:.2f} s in), "
         f"429 share {summary['pct_429']['median']:.1f}% "
         f"[{summary['pct_429']['min']:.1f}–{summary['pct_429']['max']:.1f}], "
+        f"mean pace {summary['mean_pace']['median']:.1f}/s, "
         f"mean limit {summary['mean_limit']['median']:.1f} (R·L = "
         f"{args.rate * args.latency:g}), aim met: {summary['aim_met']}"
     )
-    name = "ratelimit" if args.limiter == "shipped" else f"ratelimit_{args.limiter}"
+    name = "ratelimit"
+    if (args.rate, args.latency, args.concurrency, args.docs) != (50, 0.2, 32, 1000):
+        name += f"_r{args.rate}_l{args.latency:g}_c{args.concurrency}_n{args.docs}"
     if args.server == "thread":
         name += "_thread"
+    if args.in_process:
+        name += "_in_process"
     path = write_result(
         name,
         {
@@ -342,8 +328,8 @@ def main() -> int:
             "latency_s": args.latency,
             "concurrency": args.concurrency,
             "server": args.server,
+            "in_process": args.in_process,
             "bound_docs_per_s": bound,
-            "limiter": args.limiter,
             "repeats": args.repeats,
             "summary": summary,
             "runs": runs,

@@ -196,7 +196,7 @@ class OpenAICompatible:
         url = f"{self.base_url}/chat/completions"
         for attempt in range(self.retry.retries + 1):
             try:
-                async with self.limiter.slot():
+                async with self.limiter.slot() as started:
                     completion = await self._send_once(url, content)
                 self.limiter.succeeded()
                 return _with_retries(completion, attempt)
@@ -204,7 +204,7 @@ class OpenAICompatible:
                 if isinstance(exc, AuthError):
                     self._refused = exc
                 if isinstance(exc, RateLimited):
-                    self.limiter.refused(getattr(exc, "retry_after", None))
+                    self.limiter.refused(getattr(exc, "retry_after", None), started)
                 wait = self._retry_wait(exc, attempt)
                 if wait is None:
                     exc.transport_retries = attempt  # type: ignore[attr-defined]
