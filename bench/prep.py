@@ -48,7 +48,7 @@ from PIL import Image
 from extractor import images
 from extractor import pages as pages_module
 from extractor.load import load
-from extractor.pipeline import prepare
+from extractor.reading import prepare
 from extractor.settings import Settings
 
 CORPUS = ROOT.parent / "shared" / "eval" / "invoices"

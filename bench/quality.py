@@ -30,7 +30,7 @@ from _common import write_result
 
 from extractor.evaluate import load_records, load_truth
 from extractor.ground import ground
-from extractor.pipeline import prepare
+from extractor.reading import prepare
 from extractor.settings import Settings
 
 PRESENT = ("exact", "normalized")

@@ -9,20 +9,50 @@ Example:
 
 from __future__ import annotations
 
-from extractor.api import aextract, aextract_many, extract, extract_many
-from extractor.errors import (
-    ConfigError,
-    ExtractionFailed,
-    ExtractorError,
-    InputError,
-    ModelError,
-    ProviderError,
-    SchemaError,
-)
-from extractor.providers import Provider, RetryPolicy, Sampling, Usage
-from extractor.result import ErrorInfo, Result
-from extractor.schema import SchemaSpec, load_schema, strict_schema
-from extractor.settings import Settings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from extractor.api import aextract, aextract_many, extract, extract_many
+    from extractor.errors import (
+        ConfigError,
+        ExtractionFailed,
+        ExtractorError,
+        InputError,
+        ModelError,
+        ProviderError,
+        SchemaError,
+    )
+    from extractor.providers import Provider, RetryPolicy, Sampling, Usage
+    from extractor.result import ErrorInfo, Result
+    from extractor.schema import SchemaSpec, load_schema, strict_schema
+    from extractor.settings import Settings
+
+# Loaded lazily: a reading worker (extractor.isolate) imports extractor.pages, which must
+# not pull in the model stack (instructor, openai: ~1 s of imports) through this file.
+_EXPORTS = {
+    "extractor.api": ("aextract", "aextract_many", "extract", "extract_many"),
+    "extractor.errors": ("ConfigError", "ExtractionFailed", "ExtractorError", "InputError",
+                         "ModelError", "ProviderError", "SchemaError"),
+    "extractor.providers": ("Provider", "RetryPolicy", "Sampling", "Usage"),
+    "extractor.result": ("ErrorInfo", "Result"),
+    "extractor.schema": ("SchemaSpec", "load_schema", "strict_schema"),
+    "extractor.settings": ("Settings",),
+}  # fmt: skip
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'extractor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __version__ = "0.1.0"
 

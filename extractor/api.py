@@ -17,8 +17,9 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from extractor.isolate import PagesWorkerPool
-from extractor.pipeline import Source, process
+from extractor.pipeline import process
 from extractor.providers import Provider, choose, open_provider
+from extractor.reading import Source
 from extractor.result import Result
 from extractor.schema import SchemaSpec, load_schema
 from extractor.settings import Settings

@@ -2,7 +2,7 @@
 
 PDFium is not thread-safe, a 600 KB PDF can inflate to gigabytes, and a parser bug can
 segfault: none of that may take the run down. :class:`PagesWorkerPool` runs
-:func:`extractor.pipeline.prepare` (load + pages) in a few long-lived worker processes:
+:func:`extractor.reading.prepare` (load + pages) in a few long-lived worker processes:
 
 - each worker caps its own address space with ``RLIMIT_AS`` (default 2 GiB) and writes
   no core dumps;
@@ -11,9 +11,9 @@ segfault: none of that may take the run down. :class:`PagesWorkerPool` runs
   one classified :class:`~extractor.errors.InputError`;
 - a worker is recycled after ``max_jobs`` documents, to cap slow leaks.
 
-Workers come from the ``forkserver`` (a fresh interpreter that preloads the pipeline), so
-they never inherit the parent's threads, open files or a loaded local model, and a
-replacement starts in milliseconds.
+Workers come from the ``forkserver`` (a fresh interpreter that preloads the readers, not
+the model stack), so they never inherit the parent's threads, open files or a loaded
+local model; the first starts in about half a second, a replacement in milliseconds.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ Prepared = tuple["Document", list["Page"]]
 _Job = tuple[Source, "Settings", bool]
 
 _EXIT_NO_MEMORY = 75  # the worker could not even receive the document
-_START_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import the pipeline
-_PRELOAD = ["extractor.isolate", "extractor.pipeline"]
+_START_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import the readers
+_PRELOAD = ["extractor.isolate", "extractor.reading"]
 _MAIN_LOCK = threading.Lock()
 
 
@@ -404,7 +404,7 @@ def _worker_main(conn: Connection, memory_bytes: int | None) -> None:
     """Serve jobs until told to stop; never raises for a document."""
     _harden(memory_bytes)
     _exit_with_parent(conn)
-    from extractor.pipeline import prepare  # preloaded by the forkserver
+    from extractor.reading import prepare  # preloaded by the forkserver
 
     conn.send("ready")
     while True:

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from extractor.errors import DocumentTimeout, ExtractionFailed, ExtractorError
 from extractor.ground import ground, grounded_model
-from extractor.load import Document, load
-from extractor.pages import Page, read_pages
+from extractor.pages import Page
 from extractor.prompt import build_messages, estimate_tokens, split_pages
 from extractor.providers import Provider, Sampling
 from extractor.providers.pricing import cost_of
+from extractor.reading import Source, prepare
 from extractor.repair import Attempt, error_reasons, extract_with_repairs, total_usage
 from extractor.result import ErrorInfo, Result, UsageInfo
 from extractor.schema import SchemaSpec
@@ -30,14 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["merge_partials", "prepare", "process"]
 
-Source = str | os.PathLike[str] | bytes
 _LOCAL_MAX_TOKENS = 1536
-
-
-def prepare(source: Source, settings: Settings, *, vision: bool) -> tuple[Document, list[Page]]:
-    """Load a source and read its pages (blocking; run it in a worker thread)."""
-    document = load(source, max_bytes=settings.max_bytes)
-    return document, read_pages(document, settings.page_options(vision=vision))
 
 
 async def process(

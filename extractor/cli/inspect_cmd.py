@@ -13,11 +13,11 @@ from rich.table import Table
 
 from extractor import ocr
 from extractor.errors import ConfigError, ExtractorError
-from extractor.pipeline import prepare
 from extractor.prompt import estimate_tokens, split_pages
 from extractor.providers import choose
 from extractor.providers import local as local_engine
 from extractor.providers.openai_compat import PROFILES
+from extractor.reading import prepare
 from extractor.schema import load_schema
 from extractor.settings import Settings
 
