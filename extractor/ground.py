@@ -7,8 +7,9 @@ looked up in the pages' text runs and gets a :class:`Grounding` with one status:
   ``1468.46``, or ``12`` for ``12.0``). Case-insensitive matches count as normalized, so
   exact always means character for character.
 - ``normalized``: a usual printed form: ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing
-  zeros optional), ISO dates as ``15.03.2024`` / ``03/15/2024`` / ``15 March 2024`` / …,
-  ids without their spaces (``DE89 3704 …``), currency codes as symbols, other case/spacing.
+  zeros up to 4 decimals: ``86,5500``), ISO dates as ``15.03.2024`` / ``03/15/2024`` /
+  ``15 March 2024`` / …, ids without their spaces (``DE89 3704 …``), currency codes as
+  symbols, other case/spacing.
 - ``fuzzy``: text of 4+ characters (not dates or numbers) whose best approximate substring
   has a normalised Levenshtein similarity of at least 0.8.
 - ``hidden_only``: found only in text a reader cannot see; ``not_found``.
@@ -330,7 +331,8 @@ def _number_needles(value: int | float | Decimal) -> list[_Needle]:
         exact.add(str(int(number)))
     decimals = max(0, -int(number.normalize().as_tuple().exponent))
     forms: set[str] = set()
-    for places in {decimals, max(decimals, 2)}:
+    # 2 places as amounts are printed, up to 4 as unit prices often are (``86,5500``).
+    for places in {decimals, *range(max(decimals, 2), 5)}:
         whole, _, frac = format(abs(number), f".{places}f").partition(".")
         for point, seps in ((".", ", '\u00a0\u202f"), (",", ". \u00a0\u202f")):
             for head in {whole, *(f"{int(whole):,}".replace(",", sep) for sep in seps)}:

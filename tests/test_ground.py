@@ -14,7 +14,7 @@ import pytest
 from extractor import ocr
 from extractor.ground import Grounding, field_confidence, ground, require_grounding_feedback
 from extractor.load import load
-from extractor.pages import Page, PageOptions, read_pages
+from extractor.pages import Page, PageOptions, TextRun, read_pages
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TEXT = PageOptions(mode="text", vision=False)
@@ -142,6 +142,16 @@ def test_numbers_are_not_found_inside_other_numbers(invoice: list[Page]) -> None
     # 468 stands in "1.468,46", 500 in "2.500 Blatt", 15.03 in "15.03.2024", 0.46 nowhere
     found = ground({"a": 468, "b": 500, "c": 0.46, "d": "15.03"}, invoice)
     assert {g.status for g in found.values()} == {"not_found"}
+
+
+def test_unit_prices_printed_with_four_decimals_are_found() -> None:
+    # EN 16931 invoices print unit prices as "86,5500" (eval: zf_XML-Rechnung_…_Miete)
+    row = TextRun("Miettage 86,5500 2 Tag(e) 173,10", (50, 100, 400, 110))
+    page = Page(1, 600, 800, runs=(row,))
+    found = ground({"unit_price": 86.55, "amount": 173.1, "not_there": 86.5}, [page])
+    assert (found["unit_price"].status, found["unit_price"].text) == ("normalized", "86,5500")
+    assert (found["amount"].status, found["amount"].text) == ("normalized", "173,10")
+    assert found["not_there"].status == "not_found"  # 86,5 is not inside 86,5500
 
 
 def test_line_item_value_is_placed_on_its_own_row(invoice: list[Page]) -> None:
