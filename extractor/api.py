@@ -171,21 +171,24 @@ async def aextract_many(
     provider = provider or open_job_provider(settings)
     assert provider is not None
     concurrency = min(settings.concurrency, getattr(provider, "max_concurrency", None) or 1 << 30)
-    done: asyncio.Queue[Result[Any]] = asyncio.Queue(maxsize=concurrency)
+    # A document holds one of `concurrency` slots from before it is read until the caller
+    # has taken its result and asked for the next one. So a consumer slower than the model
+    # holds the producers back (finished results never pile up: at 10,000 documents they
+    # once held ~35 MiB), and a run killed at any moment has paid for at most
+    # `concurrency` results that its caller had not yet taken (and committed).
+    done: asyncio.Queue[Result[Any]] = asyncio.Queue()  # ≤ concurrency: each holds a slot
     limit = asyncio.Semaphore(concurrency)
     pool = _pages_pool(settings, concurrency)
 
     async def one(index: int, source: Source) -> None:
-        # The slot, taken by feed(), goes back only once the result is in the bounded queue:
-        # a consumer slower than the model holds the producers back instead of letting
-        # finished results pile up (issue 4: +2,000 results, ~35 MiB, at 10,000 documents).
-        try:
+        try:  # the slot was taken by feed(); the loop below gives it back
             result = await process(source, spec, provider, settings, index=index, pool=pool)
             if on_result is not None:
                 on_result(result)
-            await done.put(result)
-        finally:
+        except BaseException:
             limit.release()
+            raise
+        done.put_nowait(result)
 
     async def feed() -> int:
         count = 0
@@ -205,6 +208,7 @@ async def aextract_many(
             if getter.done():
                 yielded += 1
                 yield getter.result()
+                limit.release()  # the caller has taken it and asks for the next
             else:
                 getter.cancel()
                 if feeder.exception() is not None:
@@ -248,8 +252,17 @@ def extract_many(
         >>> for r in extract_many(["a.pdf", "b.pdf"], "invoice", concurrency=8):  # doctest: +SKIP
         ...     print(r.index, r.status)
     """
-    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=256)
+    # One result at a time crosses to the caller's thread, and its document's slot is held
+    # until the caller asks for the next one (see aextract_many).
+    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    taken = threading.Semaphore(0)
     stop = threading.Event()
+
+    def hand_over(result: Result[Any]) -> None:
+        results.put(("result", result))
+        while not taken.acquire(timeout=0.1):
+            if stop.is_set():
+                return
 
     async def pump() -> None:
         agen = aextract_many(
@@ -259,7 +272,7 @@ def extract_many(
             async for result in agen:
                 if stop.is_set():
                     break
-                await asyncio.to_thread(results.put, ("result", result))
+                await asyncio.to_thread(hand_over, result)
         finally:
             await agen.aclose()
             await _end_of_loop(provider)
@@ -278,6 +291,7 @@ def extract_many(
             kind, item = results.get()
             if kind == "result":
                 yield item
+                taken.release()
             elif kind == "error":
                 raise item
             else:
