@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,64 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def run_cli_timed(
+    args: list[str], sample: Callable[[int, float], None], interval: float
+) -> tuple[int, float, int, str]:
+    """Run ``extractor ARGS…`` under ``/usr/bin/time`` with no ``EXTRACTOR_*`` variables.
+
+    ``sample(pid, elapsed)`` is called every ``interval`` seconds while it runs, with the
+    pid of the ``time`` wrapper (the extractor process is its child). Returns the exit
+    code, the wall time, the extractor process's peak RSS in KiB (``time``'s figure) and
+    its stderr.
+    """
+    time_bin = shutil.which("time", path="/usr/bin:/bin")
+    if time_bin is None:
+        raise SystemExit("needs /usr/bin/time (apt-get install time)")
+    command = [time_bin, "-f", "MAXRSS_KIB=%M", str(ROOT / ".venv" / "bin" / "extractor"), *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTRACTOR_")}
+    started = time.perf_counter()
+    wrapper = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(interval):
+            sample(wrapper.pid, time.perf_counter() - started)
+
+    sampler = threading.Thread(target=loop, daemon=True)
+    sampler.start()
+    _, stderr = wrapper.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    text = stderr.decode(errors="replace")
+    peak_kib = next(
+        int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("MAXRSS_KIB=")
+    )
+    return wrapper.returncode, wall, peak_kib, text
+
+
+def status_kib(pid: int, field: str) -> int | None:
+    """A ``/proc/PID/status`` field in KiB (``VmRSS``), or None once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first), from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.extend(int(child) for child in children)
+        stack.extend(int(child) for child in children)
+    return found

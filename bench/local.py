@@ -34,12 +34,11 @@ import argparse
 import asyncio
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 from _common import ROOT, machine, write_result
 
-from extractor import Settings
+from extractor import Settings, aextract
 from extractor.providers.base import Completion, Sampling
 from extractor.providers.local import LocalProvider, _text_only, grammar_schema
 from extractor.schema import SchemaSpec, load_schema
@@ -93,7 +92,7 @@ def run_set(name: str, docs: int, provider: RecordingProvider, llama: Any) -> di
     for path in paths:
         before = len(provider.calls)
         started = time.perf_counter()
-        result = asyncio.run(_extract(path, spec, provider, settings))
+        result = asyncio.run(aextract(path, spec, settings=settings, provider=provider))
         wall = time.perf_counter() - started
         calls = provider.calls[before:]
         direct = [direct_call(llama, call, spec) for call in calls]
@@ -118,12 +117,6 @@ def run_set(name: str, docs: int, provider: RecordingProvider, llama: Any) -> di
             flush=True,
         )
     return summarise(rows)
-
-
-async def _extract(path: Path, spec: SchemaSpec, provider: RecordingProvider, settings: Settings):
-    from extractor.api import aextract
-
-    return await aextract(path, spec, settings=settings, provider=provider)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

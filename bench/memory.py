@@ -31,24 +31,17 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import tracemalloc
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, machine, spread, write_result
+from _common import descendants, machine, run_cli_timed, spread, status_kib, write_result
 
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
 
-CLI = ROOT / ".venv" / "bin" / "extractor"
-TIME = shutil.which("time", path="/usr/bin:/bin")
 RECEIPT = json.dumps(
     {"company": "ACME Stores", "address": "1 Main Street", "date": "2024-01-31", "total": 12.5}
 )
@@ -66,61 +59,25 @@ def make_docs(folder: Path, count: int) -> None:
         )
 
 
-def _status_kib(pid: int, field: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _child_of(pid: int) -> int | None:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
-
-
 def one_run(docs: Path, out: Path, base_url: str, concurrency: int) -> dict[str, Any]:
-    if TIME is None:
-        raise SystemExit("needs /usr/bin/time (apt-get install time)")
-    command = [
-        TIME, "-f", "MAXRSS_KIB=%M", str(CLI), "extract", str(docs), "-s", "receipt",
-        "-o", str(out / "results.jsonl"), "--base-url", base_url, "--model", "m",
-        "--concurrency", str(concurrency), "-q",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTRACTOR_")}
-    started = time.perf_counter()
-    wrapper = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     samples: list[tuple[float, int]] = []
-    done = threading.Event()
 
-    def sample() -> None:
-        pid = None
-        while not done.wait(0.05):
-            pid = pid or _child_of(wrapper.pid)
-            value = _status_kib(pid, "VmRSS") if pid else None
-            if value:
-                samples.append((time.perf_counter() - started, value))
+    def sample(wrapper: int, elapsed: float) -> None:
+        extractor = descendants(wrapper)[:1]  # time's child; not the reading workers
+        value = status_kib(extractor[0], "VmRSS") if extractor else None
+        if value:
+            samples.append((elapsed, value))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = wrapper.communicate()
-    wall = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    text = stderr.decode(errors="replace")
-    peak_kib = next(
-        int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("MAXRSS_KIB=")
-    )
+    code, wall, peak_kib, text = run_cli_timed(
+        ["extract", str(docs), "-s", "receipt", "-o", str(out / "results.jsonl"),
+         "--base-url", base_url, "--model", "m", "--concurrency", str(concurrency), "-q"],
+        sample, interval=0.05,
+    )  # fmt: skip
     path = out / "results.jsonl"
     lines = path.read_bytes().count(b"\n") if path.exists() else 0
     before_export = [v for t, v in samples if t < wall - 1.0]  # a coarse split, see below
     return {
-        "exit_code": wrapper.returncode,
+        "exit_code": code,
         "records": lines,
         "wall_s": wall,
         "peak_rss_mib": peak_kib / 1024,

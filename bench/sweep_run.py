@@ -18,18 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, write_result
-from memory import CLI, TIME, _status_kib
+from _common import ROOT, descendants, run_cli_timed, status_kib, write_result
 
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
 
@@ -41,55 +36,23 @@ def answer(request: RecordedRequest) -> Reply:
     return Reply.chat(RECEIPT)
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (the forkserver and the workers included)."""
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        try:
-            stack.extend(
-                int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()
-            )
-        except OSError:
-            continue
-    return found
-
-
 def run(corpus: Path, base_url: str, concurrency: int, mode: str, out: Path) -> dict[str, Any]:
-    if TIME is None:
-        raise SystemExit("needs /usr/bin/time (apt-get install time)")
-    command = [
-        TIME, "-f", "MAXRSS_KIB=%M", str(CLI), "extract", str(corpus), "-s", "receipt",
-        "-o", str(out), "--base-url", base_url, "--model", "m", "--mode", mode,
-        "--concurrency", str(concurrency), "-q",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTRACTOR_")}
-    started = time.perf_counter()
-    wrapper = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_tree_kib = 0
-    done = threading.Event()
 
-    def sample() -> None:
+    def sample(wrapper: int, elapsed: float) -> None:
         nonlocal peak_tree_kib
-        while not done.wait(0.1):
-            total = sum(_status_kib(p, "VmRSS") or 0 for p in _tree(wrapper.pid)[1:])
-            peak_tree_kib = max(peak_tree_kib, total)
+        total = sum(status_kib(pid, "VmRSS") or 0 for pid in descendants(wrapper))
+        peak_tree_kib = max(peak_tree_kib, total)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = wrapper.communicate()
-    wall = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    text = stderr.decode(errors="replace")
-    peak_kib = next(
-        int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("MAXRSS_KIB=")
-    )
+    code, wall, peak_kib, text = run_cli_timed(
+        ["extract", str(corpus), "-s", "receipt", "-o", str(out), "--base-url", base_url,
+         "--model", "m", "--mode", mode, "--concurrency", str(concurrency), "-q"],
+        sample, interval=0.1,
+    )  # fmt: skip
     records = [json.loads(line) for line in out.read_bytes().splitlines()] if out.exists() else []
     outcomes = Counter(r["status"] if r["status"] == "ok" else r["error"]["type"] for r in records)
     return {
-        "exit_code": wrapper.returncode,
+        "exit_code": code,
         "records": len(records),
         "distinct_sources": len({r["source"] for r in records}),
         "outcomes": dict(outcomes.most_common()),

@@ -47,13 +47,13 @@ from extractor.errors import (
 if TYPE_CHECKING:
     from extractor.load import Document
     from extractor.pages import Page
+    from extractor.reading import Source
     from extractor.settings import Settings
 
 __all__ = ["PagesWorkerPool", "PoolStats", "prepare_isolated"]
 
-Source = str | os.PathLike[str] | bytes
 Prepared = tuple["Document", list["Page"]]
-_Job = tuple[Source, "Settings", bool]
+_Job = tuple["Source", "Settings", bool]
 
 _EXIT_NO_MEMORY = 75  # the worker could not even receive the document
 _START_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import the readers
