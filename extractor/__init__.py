@@ -23,10 +23,10 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         ProviderError,
         SchemaError,
     )
-    from extractor.providers import Provider, RetryPolicy, Sampling, Usage
-    from extractor.result import ErrorInfo, Result
+    from extractor.providers import Provider
+    from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result, Usage
     from extractor.schema import SchemaSpec, load_schema, strict_schema
-    from extractor.settings import Settings
+    from extractor.settings import PageOptions, RetryPolicy, Sampling, Settings
 
 # Loaded lazily: a reading worker (extractor.isolate) imports extractor.pages, which must
 # not pull in the model stack (instructor, openai: ~1 s of imports) through this file.
@@ -34,10 +34,10 @@ _EXPORTS = {
     "extractor.api": ("aextract", "aextract_many", "extract", "extract_many"),
     "extractor.errors": ("ConfigError", "ExtractionFailed", "ExtractorError", "InputError",
                          "ModelError", "ProviderError", "SchemaError"),
-    "extractor.providers": ("Provider", "RetryPolicy", "Sampling", "Usage"),
-    "extractor.result": ("ErrorInfo", "Result"),
+    "extractor.providers": ("Provider",),
+    "extractor.result": ("Attempt", "ErrorInfo", "Failed", "Ok", "Result", "Usage"),
     "extractor.schema": ("SchemaSpec", "load_schema", "strict_schema"),
-    "extractor.settings": ("Settings",),
+    "extractor.settings": ("PageOptions", "RetryPolicy", "Sampling", "Settings"),
 }  # fmt: skip
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -57,12 +57,16 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attempt",
     "ConfigError",
     "ErrorInfo",
     "ExtractionFailed",
     "ExtractorError",
+    "Failed",
     "InputError",
     "ModelError",
+    "Ok",
+    "PageOptions",
     "Provider",
     "ProviderError",
     "Result",

@@ -11,31 +11,45 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from extractor.errors import ConfigError
 from extractor.isolate import PagesWorkerPool
+from extractor.load import Source
 from extractor.pipeline import process
-from extractor.providers import Provider, choose, open_provider
-from extractor.reading import Source
+from extractor.providers import Choice, Provider, choose, open_provider
 from extractor.result import Result
 from extractor.schema import SchemaSpec, load_schema
 from extractor.settings import Settings
 
-__all__ = ["aextract", "aextract_many", "extract", "extract_many", "open_job_provider"]
+__all__ = [
+    "aextract",
+    "aextract_many",
+    "choose_provider",
+    "extract",
+    "extract_many",
+    "iterate_in_thread",
+    "open_job_provider",
+    "run_indexed",
+]
 
 M = TypeVar("M", bound=BaseModel)
 OnResult = Callable[[Result[Any]], None]
+Indexed = tuple[int, Source]
 
 
-def open_job_provider(settings: Settings) -> Provider:
-    """The provider ``settings`` choose (see :func:`extractor.providers.choose`)."""
-    choice = choose(settings.provider, model=settings.model, base_url=settings.base_url)
-    return open_provider(
-        choice, api_key=settings.api_key, retry=settings.retry, local_n_ctx=settings.local_n_ctx
-    )
+def choose_provider(settings: Settings) -> Choice:
+    """Which provider ``settings`` choose, and why (see :func:`extractor.providers.choose`)."""
+    return choose(settings.provider, model=settings.model, base_url=settings.base_url)
+
+
+def open_job_provider(settings: Settings, choice: Choice | None = None) -> Provider:
+    """Open the provider ``settings`` choose (or ``choice``, when it was already made)."""
+    return open_provider(choice or choose_provider(settings), settings)
 
 
 def _provider_option(provider: Provider | str | None, options: dict[str, Any]) -> Provider | None:
@@ -139,7 +153,14 @@ def extract(
         finally:
             await _end_of_loop(provider)
 
-    return asyncio.run(run())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    # Called from inside a running event loop (a notebook cell, an async web handler):
+    # asyncio.run() refuses to nest, so the call gets a loop of its own in a helper thread.
+    with ThreadPoolExecutor(1, thread_name_prefix="extractor-extract") as helper:
+        return helper.submit(asyncio.run, run()).result()
 
 
 async def _end_of_loop(provider: Provider | str | None) -> None:
@@ -150,7 +171,7 @@ async def _end_of_loop(provider: Provider | str | None) -> None:
         await provider.aclose()
 
 
-async def aextract_many(
+def aextract_many(
     sources: Iterable[Source],
     schema: type[BaseModel] | str | SchemaSpec,
     *,
@@ -162,15 +183,42 @@ async def aextract_many(
     """Extract from many documents, ``settings.concurrency`` at a time (fewer when the
     provider sets ``max_concurrency``: the embedded model runs one call at a time).
 
-    Yields results as they finish; ``result.index`` is the source's position.
+    Yields results as they finish; ``result.index`` is the source's position. Mistakes
+    in the arguments raise :class:`~extractor.errors.ConfigError` here, before anything runs.
+
+    Example:
+        >>> async for r in aextract_many(paths, "invoice", concurrency=8):  # doctest: +SKIP
+        ...     print(r.index, r.status)
     """
     provider = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
+    return run_indexed(enumerate(_many(sources)), spec, settings, provider, on_result=on_result)
+
+
+def _many(sources: Iterable[Source]) -> Iterable[Source]:
+    if isinstance(sources, str | bytes | bytearray | os.PathLike):
+        raise ConfigError(
+            "extract_many() takes an iterable of sources (paths or bytes), not one source; "
+            "for one document use extract()"
+        )
+    return sources
+
+
+async def run_indexed(
+    sources: Iterable[Indexed],
+    spec: SchemaSpec,
+    settings: Settings,
+    provider: Provider | None = None,
+    *,
+    on_result: OnResult | None = None,
+) -> AsyncGenerator[Result[Any], None]:
+    """:func:`aextract_many` over ``(index, source)`` pairs: each result carries its pair's
+    index, so a caller that skips some inputs (a resumed job) needs no renumbering.
+    Opens (and closes) the job's provider when none is given."""
     owned = provider is None
     provider = provider or open_job_provider(settings)
-    assert provider is not None
-    concurrency = min(settings.concurrency, getattr(provider, "max_concurrency", None) or 1 << 30)
+    concurrency = min(settings.concurrency, provider.max_concurrency or settings.concurrency)
     # A document holds one of `concurrency` slots from before it is read until the caller
     # has taken its result and asked for the next one. So a consumer slower than the model
     # holds the producers back (finished results never pile up: at 10,000 documents they
@@ -193,7 +241,7 @@ async def aextract_many(
     async def feed() -> int:
         count = 0
         async with asyncio.TaskGroup() as group:
-            for index, source in enumerate(sources):
+            for index, source in sources:
                 await limit.acquire()  # no task per file of a huge folder up front
                 group.create_task(one(index, source))
                 count += 1
@@ -211,8 +259,9 @@ async def aextract_many(
                 limit.release()  # the caller has taken it and asks for the next
             else:
                 getter.cancel()
-                if feeder.exception() is not None:
-                    raise feeder.exception()  # type: ignore[misc]
+                failure = feeder.exception()
+                if failure is not None:
+                    raise failure
     finally:
         feeder.cancel()
         await asyncio.wait({feeder})  # its tasks are cancelled before the workers go
@@ -245,15 +294,32 @@ def extract_many(
     """Sync twin of :func:`aextract_many`: an iterator of results as they finish.
 
     The work runs on an event loop in a background thread; stopping the iteration early
-    cancels what is still in flight.
+    cancels what is still in flight. Mistakes in the arguments raise
+    :class:`~extractor.errors.ConfigError` here, before anything runs.
 
     Example:
         >>> from extractor import extract_many
         >>> for r in extract_many(["a.pdf", "b.pdf"], "invoice", concurrency=8):  # doctest: +SKIP
         ...     print(r.index, r.status)
     """
-    # One result at a time crosses to the caller's thread, and its document's slot is held
-    # until the caller asks for the next one (see aextract_many).
+    opened = _provider_option(provider, options)
+    settings = (settings or Settings()).with_options(**options)
+    spec = load_schema(schema)
+    pairs = enumerate(_many(sources))
+    return iterate_in_thread(
+        lambda: run_indexed(pairs, spec, settings, opened, on_result=on_result), opened
+    )
+
+
+def iterate_in_thread(
+    start: Callable[[], AsyncGenerator[Result[Any], None]], provider: Provider | None = None
+) -> Generator[Result[Any], None, None]:
+    """Run the async generator ``start()`` makes on an event loop in a background thread
+    and hand its results to this thread one at a time.
+
+    One result at a time crosses over, and its document's slot is held until the caller
+    asks for the next one (see :func:`run_indexed`).
+    """
     results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     taken = threading.Semaphore(0)
     stop = threading.Event()
@@ -265,9 +331,7 @@ def extract_many(
                 return
 
     async def pump() -> None:
-        agen = aextract_many(
-            sources, schema, settings=settings, provider=provider, on_result=on_result, **options
-        )
+        agen = start()
         try:
             async for result in agen:
                 if stop.is_set():

@@ -32,7 +32,11 @@ with its context, because errors cross process pools.
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from extractor.providers.base import Completion
 
 __all__ = [
     "AuthError",
@@ -64,18 +68,23 @@ __all__ = [
 class ExtractorError(Exception):
     """Base of every error extractor raises on purpose.
 
-    Keyword context (``path``, ``status``, ``attempts`` …) is kept as attributes and
-    survives pickling.
+    Attributes:
+        message: what went wrong, for people.
+        path: the file or setting it is about, when there is one.
+        code: stable name of the class (what records put in ``error.type``).
+        retryable: whether the same request may succeed when sent again.
+
+    Errors are built once with all their context and not changed afterwards; they pickle
+    with it (reading workers send them back to the parent process).
     """
 
-    code = "error"
-    retryable = False
+    code: ClassVar[str] = "error"
+    retryable: bool = False
 
-    def __init__(self, message: str, **context: Any) -> None:
+    def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        for key, value in context.items():
-            setattr(self, key, value)
+        self.path = path
 
     def __reduce__(self) -> tuple[Any, ...]:
         context = {k: v for k, v in self.__dict__.items() if k != "message"}
@@ -86,7 +95,11 @@ class ExtractorError(Exception):
 
 
 def _rebuild(cls: type[ExtractorError], message: str, context: dict[str, Any]) -> ExtractorError:
-    return cls(message, **context)
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.message = message
+    error.__dict__.update(context)
+    return error
 
 
 # -- the caller's -----------------------------------------------------------------------
@@ -104,7 +117,27 @@ class SchemaError(ConfigError):
 
 
 class InputError(ExtractorError):
+    """The document cannot be used.
+
+    Attributes:
+        signal: the signal that killed the worker reading it, when one did.
+        limit: the cap it went over (``InputTooLarge``): bytes, pages, pixels, memory
+            bytes or seconds, as a short text such as ``"2 GiB of memory"``.
+    """
+
     code = "input_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        signal: int | None = None,
+        limit: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.signal = signal
+        self.limit = limit
 
 
 class UnsupportedInput(InputError):
@@ -131,7 +164,37 @@ class InputTooLarge(InputError):
 
 
 class ProviderError(ExtractorError):
+    """The provider failed to answer.
+
+    Attributes:
+        status: the HTTP status (or the code of an error sent with HTTP 200).
+        retry_after: seconds the provider asked us to wait, when it said.
+        transport_retries: how many times the request was sent again before this.
+    """
+
     code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+        transport_retries: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
+        self.transport_retries = transport_retries
+
+    def after_retries(self, transport_retries: int) -> ProviderError:
+        """The same error, saying how many transport retries came before it."""
+        again = copy.copy(self)
+        again.transport_retries = transport_retries
+        return again
 
 
 class AuthError(ProviderError):
@@ -165,7 +228,32 @@ class MalformedResponse(ProviderError):
 
 
 class ModelError(ExtractorError):
+    """The model answered, but not usefully.
+
+    Attributes:
+        completion: the answer as received (content, finish reason, usage), when there is one.
+        last_output: the last raw answer.
+        reasons: why it was not usable, one string each (validation errors …).
+    """
+
     code = "model_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        completion: Completion | None = None,
+        last_output: str | None = None,
+        reasons: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.last_output = (
+            last_output
+            if last_output is not None
+            else (completion.content if completion is not None else None)
+        )
+        self.reasons = tuple(reasons)
 
 
 class EmptyOutput(ModelError):
@@ -181,13 +269,8 @@ class ContentFiltered(ModelError):
 
 
 class ExtractionFailed(ModelError):
-    """The answer was still invalid after every repair.
-
-    Attributes:
-        attempts: the recorded attempts (raw output, validation errors, usage).
-        last_output: the last raw answer.
-        reasons: the last validation errors, one string each.
-    """
+    """The answer was still invalid after every repair: ``last_output`` is the last raw
+    answer and ``reasons`` its validation errors (the attempts are in the record)."""
 
     code = "extraction_failed"
 

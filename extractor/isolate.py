@@ -43,17 +43,16 @@ from extractor.errors import (
     InputTooLarge,
     InternalError,
 )
+from extractor.settings import READ_TIMEOUT, WORKER_MEMORY, PageOptions
 
 if TYPE_CHECKING:
-    from extractor.load import Document
+    from extractor.load import Document, Source
     from extractor.pages import Page
-    from extractor.reading import Source
-    from extractor.settings import Settings
 
 __all__ = ["PagesWorkerPool", "PoolStats", "prepare_isolated"]
 
 Prepared = tuple["Document", list["Page"]]
-_Job = tuple["Source", "Settings", bool]
+_Job = tuple["Source", PageOptions]
 
 _EXIT_NO_MEMORY = 75  # the worker could not even receive the document
 _START_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import the readers
@@ -83,15 +82,15 @@ class PagesWorkerPool:
 
     Example:
         >>> async with PagesWorkerPool(2) as pool:  # doctest: +SKIP
-        ...     document, pages = await pool.prepare("invoice.pdf", Settings(), vision=False)
+        ...     document, pages = await pool.prepare("invoice.pdf", PageOptions(vision=False))
     """
 
     def __init__(
         self,
         workers: int = 2,
         *,
-        memory_bytes: int | None = 2 << 30,
-        timeout_s: float | None = 60.0,
+        memory_bytes: int | None = WORKER_MEMORY,
+        timeout_s: float | None = READ_TIMEOUT,
         max_jobs: int = 200,
     ) -> None:
         if workers < 1 or max_jobs < 1:
@@ -115,7 +114,7 @@ class PagesWorkerPool:
     def stats(self) -> PoolStats:
         return self._stats
 
-    async def prepare(self, source: Source, settings: Settings, *, vision: bool) -> Prepared:
+    async def prepare(self, source: Source, options: PageOptions) -> Prepared:
         """Load ``source`` and read its pages in a worker; safe to await concurrently.
 
         Raises:
@@ -127,16 +126,16 @@ class PagesWorkerPool:
             raise InternalError("the pages worker pool is closed")
         ticket = _Ticket()
         loop = asyncio.get_running_loop()
-        job: _Job = (source, settings, vision)
+        job: _Job = (source, options)
         try:
             return await loop.run_in_executor(self._executor, self._run, job, ticket)
         except asyncio.CancelledError:
             self._cancel(ticket)  # nobody wants the answer: stop the worker reading it
             raise
 
-    def prepare_blocking(self, source: Source, settings: Settings, *, vision: bool) -> Prepared:
+    def prepare_blocking(self, source: Source, options: PageOptions) -> Prepared:
         """:meth:`prepare` for synchronous code; blocks while every worker is busy."""
-        return self._run((source, settings, vision), _Ticket())
+        return self._run((source, options), _Ticket())
 
     def _run(self, job: _Job, ticket: _Ticket) -> Prepared:
         slot = self._free.get()
@@ -199,15 +198,14 @@ class PagesWorkerPool:
 
 def prepare_isolated(
     source: Source,
-    settings: Settings,
+    options: PageOptions,
     *,
-    vision: bool,
-    timeout_s: float | None = 60.0,
-    memory_bytes: int | None = 2 << 30,
+    timeout_s: float | None = READ_TIMEOUT,
+    memory_bytes: int | None = WORKER_MEMORY,
 ) -> Prepared:
     """One-off :meth:`PagesWorkerPool.prepare` in a fresh worker, blocking."""
     with PagesWorkerPool(1, memory_bytes=memory_bytes, timeout_s=timeout_s) as pool:
-        return pool.prepare_blocking(source, settings, vision=vision)
+        return pool.prepare_blocking(source, options)
 
 
 class _Ticket:
@@ -230,8 +228,6 @@ class _Slot:
 
     def run(self, job: _Job, ticket: _Ticket) -> Prepared:
         name = "<bytes>" if isinstance(job[0], bytes) else os.fspath(job[0])
-        source, settings, vision = job
-        job = (source, replace(settings, api_key=None), vision)  # workers need no secrets
         conn = self._send(job, name, ticket)
         if not conn.poll(self.pool.timeout_s):
             self.kill()
@@ -239,7 +235,7 @@ class _Slot:
             self.pool._count(documents=1, timeouts=1)
             raise InputTooLarge(
                 f"{name}: took longer than {self.pool.timeout_s:g} s to read", path=name,
-                timeout_s=self.pool.timeout_s,
+                limit=f"{self.pool.timeout_s:g} s",
             )  # fmt: skip
         try:
             status, payload, rss, retire = conn.recv()
@@ -387,7 +383,7 @@ def _no_memory(name: str, memory_bytes: int | None, detail: str = "") -> InputTo
     limit = "the memory limit" if memory_bytes is None else _human(memory_bytes)
     return InputTooLarge(
         f"{name}: reading it needed more than {limit} of memory{detail}",
-        path=name, memory_bytes=memory_bytes,
+        path=name, limit=f"{limit} of memory",
     )  # fmt: skip
 
 
@@ -416,11 +412,11 @@ def _worker_main(conn: Connection, memory_bytes: int | None) -> None:
             os._exit(_EXIT_NO_MEMORY)
         if job is None:
             return
-        source, settings, vision = job
+        source, options = job
         name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
         retire = False
         try:
-            reply: tuple[str, Any] = ("ok", prepare(source, settings, vision=vision))
+            reply: tuple[str, Any] = ("ok", prepare(source, options))
         except ExtractorError as exc:
             reply = ("error", exc)
         except MemoryError:

@@ -12,14 +12,13 @@ Memory stays flat however many documents a job has: a result is dropped once com
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extractor.api import extract_many
+from extractor.api import iterate_in_thread, run_indexed
 from extractor.errors import AuthError, ProviderError
 from extractor.export import Format, write_records
 from extractor.prompt import PROMPT_VERSION
@@ -42,12 +41,14 @@ _OUTAGE_ERRORS = frozenset({
 class JobSummary:
     """What a run did (this run) and where the job stands (all runs).
 
-    This run: ``processed`` results committed, with their summed ``prompt_tokens``,
+    This run: ``pending`` inputs it set out to do, ``processed`` results committed,
+    with their summed ``prompt_tokens``,
     ``completion_tokens``, ``cost_usd`` and ``repairs``, and ``errors`` by error type;
     ``skipped`` inputs that were committed before. The job: ``counts`` of committed records
     by status, the export files ``written``, and :meth:`records` to read them all again.
     """
 
+    pending: int = 0
     processed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -70,7 +71,7 @@ class JobSummary:
         self.prompt_tokens += result.usage.prompt_tokens
         self.completion_tokens += result.usage.completion_tokens
         self.cost_usd += result.cost_usd or 0.0
-        self.repairs += max(0, len(result.attempts) - result.requests)
+        self.repairs += result.repairs
         if result.error is not None:
             self.errors[result.error.type] += 1
 
@@ -89,8 +90,9 @@ def store_path_for(output: Path) -> Path:
 
 
 def fingerprint_for(spec: SchemaSpec, provider: Provider, settings: Settings) -> str:
-    extra = {"pages": settings.pages, "dpi": settings.dpi, "max_side": settings.max_side,
-             "ocr": settings.ocr}  # fmt: skip
+    reading = settings.reading
+    extra = {"pages": reading.pages, "dpi": reading.dpi, "max_side": reading.max_side,
+             "ocr": reading.ocr}  # fmt: skip
     return job_fingerprint(
         spec, provider.name, provider.model, settings.mode, PROMPT_VERSION, extra
     )
@@ -107,9 +109,14 @@ def run_job(
     fresh: bool = False,
     retry_failed: bool = False,
     breaker: int = 20,
+    on_start: Callable[[JobSummary], None] | None = None,
     on_result: Callable[[Result[Any]], None] | None = None,
 ) -> JobSummary:
     """Run (or resume) a job over ``sources`` and write the export from the store.
+
+    The inputs already committed are set aside first, here (a file whose path, size and
+    mtime are unchanged is not read again); ``on_start`` then sees the summary with
+    ``pending`` and ``skipped`` filled in, and ``on_result`` each committed result.
 
     Raises:
         AuthError: the provider refused the key (401/402/403): the run stops at once.
@@ -120,42 +127,46 @@ def run_job(
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
     with RecordStore.open(path, fingerprint, fresh=fresh) as store:
-        # Position among the pending inputs → (position among all inputs, source key), for
-        # the documents in flight only: an entry goes when its result arrives.
-        in_flight: dict[int, tuple[int, str | None]] = {}
-        position = itertools.count()
-
-        def pending() -> Iterator[Path]:
-            for index, source in enumerate(sources):
-                key = source_key(source)
-                status = store.done_by_source_key(key) if key else None
-                if status == "ok" or (status == "error" and not retry_failed):
-                    summary.skipped += 1
-                    continue
-                in_flight[next(position)] = (index, key)
-                yield source
-
+        todo: list[tuple[int, Path]] = []
+        keys: dict[int, str | None] = {}  # input index → source key, until its result is in
+        for index, source in enumerate(sources):
+            key = source_key(source)
+            status = store.done_by_source_key(key) if key else None
+            if status == "ok" or (status == "error" and not retry_failed):
+                summary.skipped += 1
+                continue
+            todo.append((index, source))
+            keys[index] = key
+        summary.pending = len(todo)
+        if on_start is not None:
+            on_start(summary)
         held: list[tuple[Result[Any], str | None]] = []  # an outage streak, not yet committed
+        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, provider), provider)
         try:
-            for result in extract_many(pending(), spec, settings=settings, provider=provider):
-                index, key = in_flight.pop(result.index)
-                result = result.model_copy(update={"index": index})
-                kind = result.error.type if result.error else None
-                if kind == AuthError.code:
-                    raise AuthError(f"stopping the run: {result.error.message}")  # type: ignore[union-attr]
-                held.append((result, key))
-                if kind in _OUTAGE_ERRORS and len(held) >= breaker:
-                    raise ProviderError(
-                        f"stopping the run: {len(held)} documents in a row failed because the "
-                        f"provider is failing (last: {result.error.message}); rerun to resume"  # type: ignore[union-attr]
-                    )
-                if kind not in _OUTAGE_ERRORS:
+            for result in results:
+                held.append((result, keys.pop(result.index)))
+                _check_stop(result, held, breaker)
+                if result.error is None or result.error.type not in _OUTAGE_ERRORS:
                     _commit(store, held, summary, on_result)
             _commit(store, held, summary, on_result)  # the run ended inside a short streak
         finally:  # also when a run stops early: the export shows what is committed
+            results.close()
             summary.counts = store.counts()
             summary.written = write_records(store.records, output, fmt)  # streamed, in pages
     return summary
+
+
+def _check_stop(result: Result[Any], held: list[Any], breaker: int) -> None:
+    """Stop the run on a refused key, or when the provider has been failing too long."""
+    if result.error is None:
+        return
+    if result.error.type == AuthError.code:
+        raise AuthError(f"stopping the run: {result.error.message}")
+    if result.error.type in _OUTAGE_ERRORS and len(held) >= breaker:
+        raise ProviderError(
+            f"stopping the run: {len(held)} documents in a row failed because the provider "
+            f"is failing (last: {result.error.message}); rerun to resume"
+        )
 
 
 def _commit(

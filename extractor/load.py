@@ -15,7 +15,10 @@ from pathlib import Path
 
 from extractor.errors import EmptyInput, InputError, InputTooLarge, UnsupportedInput
 
-__all__ = ["SUPPORTED_MEDIA_TYPES", "Document", "load", "sniff_media_type"]
+__all__ = ["SUPPORTED_MEDIA_TYPES", "Document", "Source", "load", "sniff_media_type"]
+
+Source = str | os.PathLike[str] | bytes
+"""What a document can be given as: a path, or its bytes."""
 
 SUPPORTED_MEDIA_TYPES = (
     "application/pdf",
@@ -87,7 +90,7 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-def load(source: str | os.PathLike[str] | bytes, *, max_bytes: int | None = None) -> Document:
+def load(source: Source, *, max_bytes: int | None = None) -> Document:
     """Read and identify one input.
 
     Args:

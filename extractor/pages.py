@@ -1,6 +1,6 @@
 """Pages stage: per page, the text layer (with run boxes), a rendered image on demand, OCR.
 
-Which of these a page carries depends on the input mode:
+Which of these a page carries depends on the input mode (:class:`PageOptions`):
 
 - ``text``: the text layer; OCR where a page has none.
 - ``vision``: the page image only.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pypdfium2 as pdfium
@@ -26,17 +26,16 @@ import pypdfium2.raw as pdfium_c
 from extractor import images
 from extractor.errors import CorruptInput, EmptyInput, EncryptedInput, InputTooLarge
 from extractor.load import Document
+from extractor.settings import PageOptions
 
 __all__ = [
-    "Mode",
+    "Box",
     "Page",
-    "PageOptions",
     "TextRun",
     "parse_page_range",
     "read_pages",
 ]
 
-Mode = Literal["auto", "text", "vision", "hybrid"]
 Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
 
 _PDFIUM_LOCK = threading.RLock()
@@ -77,35 +76,6 @@ class Page:
     runs: tuple[TextRun, ...] = ()
     image: images.EncodedImage | None = None
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PageOptions:
-    """How pages are prepared.
-
-    Attributes:
-        mode: see the module docstring.
-        vision: whether the model accepts images (decides ``auto``).
-        ocr: read pages without a text layer with OCR when the model gets no image.
-        dpi: render resolution before the size cap applies.
-        max_side: long side of a sent image in pixels (Mistral downscales above ~1540).
-        max_pixels: refuse a page or image larger than this many pixels.
-        max_pages: refuse documents with more pages than this (after ``pages``).
-        pages: a page range such as ``"1-3,5"``; None for all.
-        min_text_chars: a text layer with fewer letters/digits counts as no text.
-        password: for encrypted PDFs.
-    """
-
-    mode: Mode = "auto"
-    vision: bool = True
-    ocr: bool = True
-    dpi: int = 150
-    max_side: int = 1540
-    max_pixels: int = 50_000_000
-    max_pages: int = 500
-    pages: str | None = None
-    min_text_chars: int = 16
-    password: str | None = field(default=None, repr=False)
 
 
 def parse_page_range(spec: str | None, count: int) -> list[int]:

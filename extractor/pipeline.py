@@ -1,4 +1,4 @@
-"""One document through every stage: load → pages → prompt → call/repair → merge → result.
+"""One document through every stage: load → pages → prompt → call/repair → merge → ground → result.
 
 Whatever goes wrong becomes the document's error record; nothing here takes a run down.
 """
@@ -8,29 +8,47 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from extractor.errors import DocumentTimeout, ExtractionFailed, ExtractorError
+from extractor.errors import DocumentTimeout, ExtractionFailed
 from extractor.ground import ground, grounded_model
+from extractor.load import Source
 from extractor.pages import Page
 from extractor.prompt import build_messages, estimate_tokens, split_pages
-from extractor.providers import Provider, Sampling
+from extractor.providers.base import Provider
 from extractor.providers.pricing import cost_of
-from extractor.reading import Source, prepare
-from extractor.repair import Attempt, error_reasons, extract_with_repairs, total_usage
-from extractor.result import ErrorInfo, Result, UsageInfo
+from extractor.reading import prepare
+from extractor.repair import error_reasons, extract_with_repairs, total_usage
+from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result
 from extractor.schema import SchemaSpec
-from extractor.settings import Settings
+from extractor.settings import PageOptions, Sampling, Settings
 
 if TYPE_CHECKING:
     from extractor.isolate import PagesWorkerPool
 
-__all__ = ["merge_partials", "prepare", "process"]
+__all__ = ["merge_partials", "page_options", "process"]
 
-_LOCAL_MAX_TOKENS = 1536
+
+@dataclass
+class _Doc:
+    """What is known about one document so far, whatever stage it reached."""
+
+    source: str
+    sha256: str | None = None
+    pages: int | None = None
+    requests: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    grounding: dict[str, dict[str, Any]] = field(default_factory=dict)
+    confidence: dict[str, float] = field(default_factory=dict)
+
+
+def page_options(settings: Settings, provider: Provider) -> PageOptions:
+    """The reading options for a job on ``provider``: images only where it can see them."""
+    return replace(settings.reading, vision=provider.vision)
 
 
 async def process(
@@ -48,22 +66,21 @@ async def process(
     thread of this process.
     """
     started = time.perf_counter()
-    name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
-    state: dict[str, Any] = {"attempts": [], "warnings": [], "pages": None, "sha256": None}
+    doc = _Doc("<bytes>" if isinstance(source, bytes) else os.fspath(source))
     deadline = asyncio.timeout(settings.document_timeout)
     try:
         async with deadline:
-            data = await _run(source, schema, provider, settings, state, pool)
+            data = await _run(source, schema, provider, settings, doc, pool)
     except Exception as exc:  # every failure becomes this document's record
         error: Exception = exc
         if deadline.expired():
             error = DocumentTimeout(
-                f"{name}: not done after the {settings.document_timeout:g} s document deadline"
-                f" ({len(state['attempts'])} model call(s) finished)"
+                f"{doc.source}: not done after the {settings.document_timeout:g} s document "
+                f"deadline ({len(doc.attempts)} model call(s) finished)"
             )
-        attempts = getattr(error, "attempts", None) or state["attempts"]
-        return _record(name, index, provider, state, attempts, started, error=error)
-    return _record(name, index, provider, state, state["attempts"], started, data=data)
+        info = ErrorInfo.from_exception(error)
+        return Failed(error=info, **_provenance(doc, index, provider, started))
+    return Ok(data=data, **_provenance(doc, index, provider, started))
 
 
 async def _run(
@@ -71,72 +88,71 @@ async def _run(
     schema: SchemaSpec,
     provider: Provider,
     settings: Settings,
-    state: dict[str, Any],
+    doc: _Doc,
     pool: PagesWorkerPool | None,
 ) -> BaseModel:
+    options = page_options(settings, provider)
     if pool is not None:
-        document, pages = await pool.prepare(source, settings, vision=provider.vision)
+        document, pages = await pool.prepare(source, options)
     else:
-        document, pages = await asyncio.to_thread(prepare, source, settings, vision=provider.vision)
-    state.update(sha256=document.sha256, pages=len(pages), source=document.source)
+        document, pages = await asyncio.to_thread(prepare, source, options)
+    doc.sha256, doc.pages, doc.source = document.sha256, len(pages), document.source
     for page in pages:
-        state["warnings"].extend(page.warnings)
+        doc.warnings.extend(page.warnings)
     sampling = _sampling_for(provider, settings.sampling)
     budget = _prompt_budget(provider, sampling)
-    pages = _fit_pages(pages, budget, state["warnings"])
+    pages = _fit_pages(pages, budget, doc.warnings)
     groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
-    state["requests"] = len(groups)
+    doc.requests = len(groups)
     answers: list[BaseModel] = []
     checked = grounded_model(schema.model) if settings.require_grounding else None
     for group in groups:
         messages = build_messages(
             schema, group, source_name=os.path.basename(document.source), total_pages=len(pages)
         )
-        try:
-            outcome = await extract_with_repairs(
-                provider, messages, schema, sampling, max_repairs=settings.max_repairs,
-                validation_context={"pages": group}, response_model=checked,
-            )  # fmt: skip
-        except ExtractorError as exc:
-            state["attempts"].extend(getattr(exc, "attempts", []))
-            exc.attempts = state["attempts"]  # type: ignore[attr-defined]
-            raise
-        state["attempts"].extend(outcome.attempts)
+        outcome = await extract_with_repairs(
+            provider, messages, schema, sampling, max_repairs=settings.max_repairs,
+            validation_context={"pages": group}, response_model=checked,
+            first_number=len(doc.attempts) + 1,
+        )  # fmt: skip
+        doc.attempts.extend(outcome.attempts)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.value is not None
         answers.append(outcome.value)
-    value = answers[0] if len(answers) == 1 else _merged(answers, schema, state)
-    _ground(value, pages, state)
+    value = answers[0] if len(answers) == 1 else _merged(answers, schema, doc)
+    _ground(value, pages, doc)
     return value
 
 
-def _ground(value: BaseModel, pages: list[Page], state: dict[str, Any]) -> None:
-    repaired = len(state["attempts"]) > state["requests"]
+def _ground(value: BaseModel, pages: list[Page], doc: _Doc) -> None:
+    repaired = len(doc.attempts) > doc.requests
     found = ground(value.model_dump(mode="json"), pages, repaired=repaired)
-    state["grounding"] = {path: g.as_dict() for path, g in found.items()}
-    state["confidence"] = {path: g.confidence for path, g in found.items()}
+    doc.grounding = {path: g.as_dict() for path, g in found.items()}
+    doc.confidence = {path: g.confidence for path, g in found.items()}
     hidden = [path for path, g in found.items() if g.status == "hidden_only"]
     if hidden:
-        state["warnings"].append(
-            "found only in text a reader cannot see: " + ", ".join(hidden[:10])
-        )
+        doc.warnings.append("found only in text a reader cannot see: " + ", ".join(hidden[:10]))
 
 
-def _merged(answers: list[BaseModel], schema: SchemaSpec, state: dict[str, Any]) -> BaseModel:
+def _merged(answers: list[BaseModel], schema: SchemaSpec, doc: _Doc) -> BaseModel:
     merged, conflicts = merge_partials([a.model_dump(mode="json") for a in answers])
-    state["warnings"].append(
+    doc.warnings.append(
         f"the document was sent in {len(answers)} page groups and the answers merged"
     )
-    state["warnings"].extend(conflicts)
+    doc.warnings.extend(conflicts)
     try:
         return schema.model.model_validate(merged)
     except ValidationError as exc:
         raise ExtractionFailed(
-            "the merged answer of the page groups is invalid", reasons=error_reasons(exc)
+            "the merged answer of the page groups is invalid", reasons=tuple(error_reasons(exc))
         ) from None
 
 
 def _sampling_for(provider: Provider, sampling: Sampling) -> Sampling:
-    if provider.name == "local" and (sampling.max_tokens or 0) > _LOCAL_MAX_TOKENS:
-        return replace(sampling, max_tokens=_LOCAL_MAX_TOKENS)
+    cap = provider.max_output_tokens
+    if cap is not None and (sampling.max_tokens is None or sampling.max_tokens > cap):
+        return replace(sampling, max_tokens=cap)
     return sampling
 
 
@@ -185,37 +201,23 @@ def _merge_into(
             )
 
 
-def _record(
-    name: str,
-    index: int,
-    provider: Provider,
-    state: dict[str, Any],
-    attempts: list[Attempt],
-    started: float,
-    *,
-    data: BaseModel | None = None,
-    error: BaseException | None = None,
-) -> Result[Any]:
-    usage = total_usage(attempts)
-    served = next((a.model for a in reversed(attempts) if a.model), None)
-    return Result[Any](
-        index=index,
-        source=state.get("source", name),
-        sha256=state["sha256"],
-        status="ok" if error is None else "error",
-        data=data,
-        error=None if error is None else ErrorInfo.from_exception(error),
-        provider=provider.name,
-        model=served or provider.model,
-        attempts=[a.as_dict() for a in attempts],
-        usage=UsageInfo(
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-        ),
-        cost_usd=cost_of(served or provider.model, usage) if attempts else None,
-        pages=state["pages"],
-        requests=state.get("requests", 0),
-        latency_s=round(time.perf_counter() - started, 3),
-        warnings=state["warnings"],
-        grounding=state.get("grounding", {}),
-        confidence=state.get("confidence", {}),
-    )
+def _provenance(doc: _Doc, index: int, provider: Provider, started: float) -> dict[str, Any]:
+    """The fields every record has, whether the document succeeded or not."""
+    usage = total_usage(doc.attempts)
+    served = next((a.model for a in reversed(doc.attempts) if a.model), None)
+    return {
+        "index": index,
+        "source": doc.source,
+        "sha256": doc.sha256,
+        "provider": provider.name,
+        "model": served or provider.model,
+        "attempts": doc.attempts,
+        "usage": usage,
+        "cost_usd": cost_of(served or provider.model, usage) if doc.attempts else None,
+        "pages": doc.pages,
+        "requests": doc.requests,
+        "latency_s": round(time.perf_counter() - started, 3),
+        "warnings": doc.warnings,
+        "grounding": doc.grounding,
+        "confidence": doc.confidence,
+    }

@@ -3,8 +3,8 @@
 instructor is given our own ``create`` function, so every attempt goes through the
 chosen provider (with its strict schema and its transport retries) and is recorded here:
 raw output, validation errors, tokens. The repair budget (``max_repairs``) is separate
-from the transport budget. When it runs out the error keeps every attempt, the last
-invalid output and the reasons.
+from the transport budget. When it runs out, the outcome keeps every attempt and an
+:class:`~extractor.errors.ExtractionFailed` with the last invalid output and the reasons.
 """
 
 from __future__ import annotations
@@ -19,11 +19,19 @@ from instructor.core.exceptions import InstructorRetryException
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
-from extractor.errors import ExtractionFailed, ExtractorError, InternalError
-from extractor.providers.base import Completion, Provider, Sampling, Usage
+from extractor.errors import (
+    ExtractionFailed,
+    ExtractorError,
+    InternalError,
+    ModelError,
+    ProviderError,
+)
+from extractor.providers.base import Completion, Provider
+from extractor.result import Attempt, Usage
 from extractor.schema import SchemaSpec
+from extractor.settings import Sampling
 
-__all__ = ["Attempt", "Outcome", "error_reasons", "extract_with_repairs"]
+__all__ = ["Outcome", "error_reasons", "extract_with_repairs", "total_usage"]
 
 # instructor logs failed attempts at ERROR; with no handler configured Python would print
 # them to stderr, and a library must not print. Users who configure logging still see them.
@@ -31,8 +39,8 @@ logging.getLogger("instructor").addHandler(logging.NullHandler())
 
 
 @dataclass
-class Attempt:
-    """One request to the model and what came of it."""
+class _Draft:
+    """One attempt while it is under way; frozen into an :class:`Attempt` at the end."""
 
     number: int
     raw_output: str | None = None
@@ -43,27 +51,24 @@ class Attempt:
     transport_retries: int = 0
     latency_s: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "raw_output": self.raw_output,
-            "errors": list(self.errors),
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "cost_usd": self.usage.cost_usd,
-            "model": self.model,
-            "finish_reason": self.finish_reason,
-            "transport_retries": self.transport_retries,
-            "latency_s": round(self.latency_s, 3),
-        }
+    def freeze(self) -> Attempt:
+        return Attempt(
+            number=self.number, raw_output=self.raw_output, errors=list(self.errors),
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens, cost_usd=self.usage.cost_usd,
+            model=self.model, finish_reason=self.finish_reason,
+            transport_retries=self.transport_retries, latency_s=round(self.latency_s, 3),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A validated answer and the attempts it took."""
+    """What asking (and repairing) came to: a validated ``value``, or the ``error`` that
+    ended it; the ``attempts`` either way."""
 
-    value: BaseModel
-    attempts: list[Attempt]
+    value: BaseModel | None
+    attempts: tuple[Attempt, ...]
+    error: ExtractorError | None = None
 
 
 def error_reasons(error: ValidationError) -> list[str]:
@@ -75,7 +80,7 @@ def error_reasons(error: ValidationError) -> list[str]:
     return reasons
 
 
-def total_usage(attempts: list[Attempt]) -> Usage:
+def total_usage(attempts: tuple[Attempt, ...] | list[Attempt]) -> Usage:
     usage = Usage()
     for attempt in attempts:
         usage = usage + attempt.usage
@@ -91,36 +96,36 @@ async def extract_with_repairs(
     max_repairs: int,
     validation_context: dict[str, Any] | None = None,
     response_model: type[BaseModel] | None = None,
+    first_number: int = 1,
 ) -> Outcome:
     """Ask, validate, and repair up to ``max_repairs`` times.
 
-    Raises:
-        ExtractionFailed: still invalid after the repairs (``.attempts``, ``.last_output``,
-            ``.reasons``).
-        ProviderError, ModelError: from the provider; ``.attempts`` is attached.
+    Never raises for what the provider or the model did: a provider error, a model
+    error, or :class:`~extractor.errors.ExtractionFailed` (still invalid after the
+    repairs, with the last output and reasons) comes back as ``Outcome.error``.
     """
-    attempts: list[Attempt] = []
+    drafts: list[_Draft] = []
 
     async def create(*, messages: list[dict[str, Any]], **_ignored: Any) -> ChatCompletion:
         # instructor passes its own response_format; the provider sends our strict one.
-        attempt = Attempt(number=len(attempts) + 1)
-        attempts.append(attempt)
+        draft = _Draft(number=first_number + len(drafts))
+        drafts.append(draft)
         started = time.perf_counter()
         try:
             completion = await provider.complete(messages, schema, sampling)
         except ExtractorError as exc:
-            attempt.latency_s = time.perf_counter() - started
-            _record_failure(attempt, exc)
+            draft.latency_s = time.perf_counter() - started
+            _record_failure(draft, exc)
             raise
-        attempt.latency_s = time.perf_counter() - started
-        _record(attempt, completion)
+        draft.latency_s = time.perf_counter() - started
+        _record(draft, completion)
         return _as_openai(completion)
 
     def on_parse_error(error: Exception, **_metadata: Any) -> None:
         if isinstance(error, ValidationError):
-            attempts[-1].errors.extend(error_reasons(error))
+            drafts[-1].errors.extend(error_reasons(error))
         else:
-            attempts[-1].errors.append(str(error))
+            drafts[-1].errors.append(str(error))
 
     hooks = instructor.hooks.Hooks()
     hooks.on("parse:error", on_parse_error)
@@ -135,11 +140,14 @@ async def extract_with_repairs(
             context=validation_context,
         )
     except InstructorRetryException as exc:
-        raise _classify(exc, attempts) from None
+        return Outcome(None, _frozen(drafts), _classify(exc, drafts))
     except ExtractorError as exc:
-        exc.attempts = attempts  # type: ignore[attr-defined]
-        raise
-    return Outcome(value=_as_user_model(value, schema.model), attempts=attempts)
+        return Outcome(None, _frozen(drafts), exc)
+    return Outcome(_as_user_model(value, schema.model), _frozen(drafts))
+
+
+def _frozen(drafts: list[_Draft]) -> tuple[Attempt, ...]:
+    return tuple(draft.freeze() for draft in drafts)
 
 
 def _as_user_model(value: BaseModel, model: type[BaseModel]) -> BaseModel:
@@ -158,37 +166,35 @@ def _as_user_model(value: BaseModel, model: type[BaseModel]) -> BaseModel:
     return plain
 
 
-def _record(attempt: Attempt, completion: Completion) -> None:
-    attempt.raw_output = completion.content
-    attempt.usage = completion.usage
-    attempt.model = completion.model
-    attempt.finish_reason = completion.finish_reason
-    attempt.transport_retries = completion.transport_retries
+def _record(draft: _Draft, completion: Completion) -> None:
+    draft.raw_output = completion.content
+    draft.usage = completion.usage
+    draft.model = completion.model
+    draft.finish_reason = completion.finish_reason
+    draft.transport_retries = completion.transport_retries
 
 
-def _record_failure(attempt: Attempt, exc: ExtractorError) -> None:
-    completion = getattr(exc, "completion", None)
-    if isinstance(completion, Completion):
-        _record(attempt, completion)
-    attempt.transport_retries = getattr(exc, "transport_retries", attempt.transport_retries)
-    attempt.errors.append(f"{exc.code}: {exc}")
+def _record_failure(draft: _Draft, exc: ExtractorError) -> None:
+    if isinstance(exc, ModelError) and exc.completion is not None:
+        _record(draft, exc.completion)
+    if isinstance(exc, ProviderError):
+        draft.transport_retries = exc.transport_retries
+    draft.errors.append(f"{exc.code}: {exc}")
 
 
-def _classify(exc: InstructorRetryException, attempts: list[Attempt]) -> ExtractorError:
+def _classify(exc: InstructorRetryException, drafts: list[_Draft]) -> ExtractorError:
     cause = exc.__cause__
     if isinstance(cause, ExtractorError):
-        cause.attempts = attempts  # type: ignore[attr-defined]
         return cause
-    if isinstance(cause, ValidationError) or (attempts and attempts[-1].errors):
-        reasons = attempts[-1].errors if attempts else [str(cause)]
+    if isinstance(cause, ValidationError) or (drafts and drafts[-1].errors):
+        reasons = drafts[-1].errors if drafts else [str(cause)]
         return ExtractionFailed(
-            f"the answer was still invalid after {len(attempts)} attempt(s): "
+            f"the answer was still invalid after {len(drafts)} attempt(s): "
             + "; ".join(reasons[:5]),
-            attempts=attempts,
-            last_output=attempts[-1].raw_output if attempts else None,
-            reasons=reasons,
+            last_output=drafts[-1].raw_output if drafts else None,
+            reasons=tuple(reasons),
         )
-    return InternalError(f"repair loop failed: {type(cause).__name__}: {cause}", attempts=attempts)
+    return InternalError(f"repair loop failed: {type(cause).__name__}: {cause}")
 
 
 def _as_openai(completion: Completion) -> ChatCompletion:

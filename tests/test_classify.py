@@ -92,8 +92,8 @@ def test_retryable_failures_are_retried_then_classified(
     assert server.calls == RETRIES + 1
     assert_error_record(result, error_type)
     (attempt,) = result.attempts  # transport retries stay inside one attempt
-    assert attempt["transport_retries"] == RETRIES
-    assert attempt["errors"] == [f"{error_type}: {result.error.message}"]
+    assert attempt.transport_retries == RETRIES
+    assert attempt.errors == [f"{error_type}: {result.error.message}"]
 
 
 @pytest.mark.parametrize(("reply", "error_type"), RETRIED)
@@ -106,8 +106,8 @@ def test_a_retried_failure_then_success_is_ok(
     assert result.status == "ok", result.error
     assert result.data.invoice_number == "RE-2024-0815"
     (attempt,) = result.attempts
-    assert attempt["transport_retries"] == 1
-    assert attempt["errors"] == []
+    assert attempt.transport_retries == 1
+    assert attempt.errors == []
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (50, 20)
 
 
@@ -138,7 +138,7 @@ def test_final_failures_are_not_retried(
     assert server.calls == 1
     assert_error_record(result, error_type)
     (attempt,) = result.attempts
-    assert attempt["transport_retries"] == 0
+    assert attempt.transport_retries == 0
 
 
 def test_auth_errors_say_what_to_do_without_the_key(server: ScriptedServer) -> None:
@@ -159,8 +159,8 @@ def test_model_errors_keep_usage_and_output(server: ScriptedServer) -> None:
     result = run(server)
     assert_error_record(result, "output_truncated")
     assert result.error.last_output == partial
-    assert result.attempts[0]["raw_output"] == partial
-    assert result.attempts[0]["finish_reason"] == "length"
+    assert result.attempts[0].raw_output == partial
+    assert result.attempts[0].finish_reason == "length"
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (900, 4096)
     assert result.cost_usd == 0.0123
 
@@ -179,7 +179,7 @@ def test_retry_after_is_honoured(server: ScriptedServer) -> None:
     assert result.status == "ok", result.error
     first, second = server.requests
     assert second.received_at - first.received_at >= 0.3
-    assert result.attempts[0]["transport_retries"] == 1
+    assert result.attempts[0].transport_retries == 1
 
 
 def test_a_retry_after_beyond_the_limit_fails_at_once(server: ScriptedServer) -> None:
@@ -199,9 +199,9 @@ def test_the_transport_budget_is_separate_from_the_repair_budget(server: Scripte
     result = run(server, max_repairs=1)
     assert server.calls == 5
     assert result.status == "ok", result.error
-    assert [a["transport_retries"] for a in result.attempts] == [2, 1]
-    assert result.attempts[0]["raw_output"] == invalid
-    assert result.attempts[0]["errors"] == ["invoice_number: Input should be a valid string"]
+    assert [a.transport_retries for a in result.attempts] == [2, 1]
+    assert result.attempts[0].raw_output == invalid
+    assert result.attempts[0].errors == ["invoice_number: Input should be a valid string"]
 
 
 def test_an_unreachable_server_is_a_connection_error() -> None:
@@ -212,4 +212,4 @@ def test_an_unreachable_server_is_a_connection_error() -> None:
         api_key=KEY, retry=RetryPolicy(retries=1, backoff=0.01, timeout=0.5),
     )  # fmt: skip
     assert_error_record(result, "provider_connection_error")
-    assert result.attempts[0]["transport_retries"] == 1
+    assert result.attempts[0].transport_retries == 1

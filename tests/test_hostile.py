@@ -19,6 +19,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,11 @@ from extractor.errors import (
 from extractor.isolate import PagesWorkerPool, prepare_isolated
 from extractor.load import Document
 from extractor.pages import Page
-from extractor.settings import Settings
+from extractor.settings import PageOptions
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-TEXT = Settings(mode="text", ocr=False)
-VISION = Settings(mode="vision", ocr=False)
+TEXT = PageOptions(mode="text", ocr=False, vision=False)
+VISION = PageOptions(mode="vision", ocr=False)
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +48,13 @@ def pool() -> Iterator[PagesWorkerPool]:
 
 
 def prepare(
-    pool: PagesWorkerPool, source: str | Path | bytes, settings: Settings = TEXT
+    pool: PagesWorkerPool, source: str | Path | bytes, options: PageOptions = TEXT
 ) -> tuple[Document, list[Page]]:
-    return asyncio.run(pool.prepare(source, settings, vision=settings.mode != "text"))
+    return asyncio.run(pool.prepare(source, options))
 
 
 def assert_works(pool: PagesWorkerPool) -> None:
-    document, pages = asyncio.run(pool.prepare(FIXTURES / "invoice.pdf", TEXT, vision=False))
+    document, pages = asyncio.run(pool.prepare(FIXTURES / "invoice.pdf", TEXT))
     assert document.media_type == "application/pdf"
     assert "RE-2024-0815" in pages[0].text
 
@@ -199,9 +200,9 @@ def slow_pdf(pages: int = 400) -> bytes:
 
 
 def expect(pool: PagesWorkerPool, source: str | Path | bytes, error: type[InputError], code: str,
-           settings: Settings = TEXT) -> InputError:  # fmt: skip
+           options: PageOptions = TEXT) -> InputError:  # fmt: skip
     with pytest.raises(error) as info:
-        prepare(pool, source, settings)
+        prepare(pool, source, options)
     assert info.value.code == code
     return info.value
 
@@ -251,9 +252,9 @@ def test_encrypted_pdf_needs_the_password(pool: PagesWorkerPool, tmp_path: Path)
     path = tmp_path / "locked.pdf"
     path.write_bytes(encrypted_pdf(b"secret", b"Hello encrypted world"))
     assert "--password" in str(expect(pool, path, EncryptedInput, "encrypted_input"))
-    wrong = TEXT.with_options(password="wrong")
+    wrong = replace(TEXT, password="wrong")
     assert "wrong" in str(expect(pool, path, EncryptedInput, "encrypted_input", wrong))
-    _, pages = prepare(pool, path, TEXT.with_options(password="secret"))
+    _, pages = prepare(pool, path, replace(TEXT, password="secret"))
     assert pages[0].text == "Hello encrypted world"
 
 
@@ -266,7 +267,7 @@ def test_png_decompression_bomb(pool: PagesWorkerPool, tmp_path: Path) -> None:
 
 def test_pillow_bomb_warning_is_an_error_even_under_a_raised_cap(pool: PagesWorkerPool) -> None:
     # 100 M pixels: Pillow only warns (89 M-179 M); the pixel cap is out of the way here.
-    settings = TEXT.with_options(max_pixels=10**9)
+    settings = replace(TEXT, max_pixels=10**9)
     error = expect(pool, png(10_000, 10_000), InputTooLarge, "input_too_large", settings)
     assert "decompression bomb" in str(error).lower()
 
@@ -305,7 +306,7 @@ def test_a_previous_documents_password_error_does_not_leak() -> None:
 def test_errors_keep_their_type_and_context(pool: PagesWorkerPool, tmp_path: Path) -> None:
     missing = tmp_path / "missing.pdf"
     error = expect(pool, missing, InputError, "input_error")
-    assert type(error) is InputError and error.path == str(missing)  # type: ignore[attr-defined]
+    assert type(error) is InputError and error.path == str(missing)
 
 
 def test_the_shared_pool_survived_every_case(pool: PagesWorkerPool) -> None:
@@ -325,8 +326,8 @@ def test_flate_bomb_over_the_memory_limit_spares_the_other_document(tmp_path: Pa
 
     async def both(pool: PagesWorkerPool) -> tuple[object, object]:
         return await asyncio.gather(
-            pool.prepare(bomb, TEXT, vision=False),
-            pool.prepare(FIXTURES / "multipage.pdf", TEXT, vision=False),
+            pool.prepare(bomb, TEXT),
+            pool.prepare(FIXTURES / "multipage.pdf", TEXT),
             return_exceptions=True,
         )
 
@@ -353,7 +354,7 @@ def test_timeout_kills_the_worker_and_the_pool_goes_on() -> None:
 
 def test_a_crashing_worker_is_a_corrupt_input_and_is_replaced() -> None:
     async def crash(pool: PagesWorkerPool) -> None:
-        task = asyncio.ensure_future(pool.prepare(slow_pdf(), VISION, vision=True))
+        task = asyncio.ensure_future(pool.prepare(slow_pdf(), VISION))
         pid = await _busy_worker_pid(pool)
         os.kill(pid, signal.SIGSEGV)  # what a parser bug does to the process
         await task
@@ -367,7 +368,7 @@ def test_a_crashing_worker_is_a_corrupt_input_and_is_replaced() -> None:
 
 def test_cancelling_a_document_stops_its_worker_without_blaming_it() -> None:
     async def cancel(pool: PagesWorkerPool) -> None:
-        await asyncio.wait_for(pool.prepare(slow_pdf(), VISION, vision=True), 0.5)
+        await asyncio.wait_for(pool.prepare(slow_pdf(), VISION), 0.5)
 
     with PagesWorkerPool(1, timeout_s=30) as pool:
         assert_works(pool)
@@ -385,7 +386,7 @@ from extractor.isolate import PagesWorkerPool
 
 async def main():
     pool = PagesWorkerPool(1, timeout_s=600)
-    task = asyncio.ensure_future(pool.prepare(slow_pdf(), VISION, vision=True))
+    task = asyncio.ensure_future(pool.prepare(slow_pdf(), VISION))
     print(await _busy_worker_pid(pool), flush=True)
     await task
 
@@ -447,7 +448,7 @@ def test_concurrent_documents_and_bytes_sources(pool: PagesWorkerPool) -> None:
     ]  # fmt: skip
 
     async def all_of_them() -> list[object]:
-        jobs = (pool.prepare(source, TEXT, vision=False) for source in sources)
+        jobs = (pool.prepare(source, TEXT) for source in sources)
         return await asyncio.gather(*jobs, return_exceptions=True)
 
     results = asyncio.run(all_of_them())
@@ -458,10 +459,10 @@ def test_concurrent_documents_and_bytes_sources(pool: PagesWorkerPool) -> None:
 
 
 def test_prepare_isolated_one_off(tmp_path: Path) -> None:
-    document, _ = prepare_isolated(FIXTURES / "invoice.pdf", TEXT, vision=False)
+    document, _ = prepare_isolated(FIXTURES / "invoice.pdf", TEXT)
     assert document.sha256 == hashlib.sha256((FIXTURES / "invoice.pdf").read_bytes()).hexdigest()
     with pytest.raises(InputTooLarge, match="needed more than 300 MiB"):
-        prepare_isolated(flate_bomb_pdf(600), TEXT, vision=False, memory_bytes=300 << 20)
+        prepare_isolated(flate_bomb_pdf(600), TEXT, memory_bytes=300 << 20)
 
 
 def test_a_closed_pool_refuses_work() -> None:

@@ -24,9 +24,8 @@ RECEIPT = json.dumps({"company": "ACME", "address": None, "date": None, "total":
 
 
 def run(server: ScriptedServer, paths: list[Path], **options: object) -> dict[str, dict]:
-    settings = Settings(
-        base_url=server.base_url, model="m", mode="text", ocr=False, max_repairs=0
-    ).with_options(**options)
+    given = {"mode": "text", "ocr": False, "max_repairs": 0, **options}
+    settings = Settings().with_options(base_url=server.base_url, model="m", **given)
     results = list(extract_many(paths, "receipt", settings=settings))
     assert sorted(r.index for r in results) == list(range(len(paths)))  # one record each
     return {Path(r.source).name: r.record() for r in results}

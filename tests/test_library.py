@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from extractor import (
     ConfigError,
+    Ok,
     Result,
     RetryPolicy,
     Settings,
@@ -90,7 +91,7 @@ def test_extract_returns_one_typed_record(
     path = FIXTURES / name
     result = extract(path, model, **options(server))
 
-    assert isinstance(result, Result)
+    assert isinstance(result, Ok)
     assert result.status == "ok", result.error
     assert result.ok and result.error is None
     assert type(result.data) is model

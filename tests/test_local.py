@@ -10,9 +10,10 @@ from pydantic import BaseModel, field_validator
 
 from extractor import extract, extract_many, load_schema
 from extractor.load import load
-from extractor.pages import PageOptions, read_pages
-from extractor.providers import LocalProvider, Sampling, choose
-from extractor.providers.local import grammar_schema
+from extractor.pages import read_pages
+from extractor.providers import choose
+from extractor.providers.local import LocalProvider, grammar_schema
+from extractor.settings import PageOptions, Sampling
 from schemas import Invoice, Receipt
 
 pytestmark = pytest.mark.local_model
@@ -88,13 +89,13 @@ def test_validation_errors_drive_repairs_with_the_real_engine(
     assert result.error is not None and result.error.type == "extraction_failed"
     assert len(result.attempts) == 3
     for attempt in result.attempts:
-        json.loads(attempt["raw_output"])  # grammar-valid JSON every time
-        assert any("BAKERY" in reason for reason in attempt["errors"])
-    assert result.error.last_output == result.attempts[-1]["raw_output"]
-    total = sum(a["prompt_tokens"] for a in result.attempts)
+        json.loads(attempt.raw_output)  # grammar-valid JSON every time
+        assert any("BAKERY" in reason for reason in attempt.errors)
+    assert result.error.last_output == result.attempts[-1].raw_output
+    total = sum(a.prompt_tokens for a in result.attempts)
     assert result.usage.prompt_tokens == total
     # Each repair resends the conversation plus the errors, so prompts grow.
-    assert result.attempts[1]["prompt_tokens"] > result.attempts[0]["prompt_tokens"]
+    assert result.attempts[1].prompt_tokens > result.attempts[0].prompt_tokens
 
 
 def test_grammar_bounds_arrays_and_free_strings() -> None:

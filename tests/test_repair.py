@@ -98,14 +98,14 @@ def test_the_validation_errors_reach_the_model(
 
     assert result.status == "ok", result.error
     assert result.data == Bill.model_validate_json(VALID)
-    assert [a["number"] for a in result.attempts] == [1, 2]
+    assert [a.number for a in result.attempts] == [1, 2]
     failed, fixed = result.attempts
-    assert failed["raw_output"] == raw
-    assert failed["errors"] == [error]
-    assert (failed["prompt_tokens"], failed["completion_tokens"]) == (1000, 40)
-    assert fixed["raw_output"] == VALID
-    assert fixed["errors"] == []
-    assert (fixed["prompt_tokens"], fixed["completion_tokens"]) == (1100, 60)
+    assert failed.raw_output == raw
+    assert failed.errors == [error]
+    assert (failed.prompt_tokens, failed.completion_tokens) == (1000, 40)
+    assert fixed.raw_output == VALID
+    assert fixed.errors == []
+    assert (fixed.prompt_tokens, fixed.completion_tokens) == (1100, 60)
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (2100, 100)
 
 
@@ -117,7 +117,7 @@ def test_recorded_reasons_leave_out_the_document_content(server: ScriptedServer)
     assert result.error.type == "extraction_failed"
     assert result.error.reasons == [f"total_amount: {NOT_A_NUMBER}"]
     assert secret_value not in result.error.message
-    assert all(secret_value not in e for a in result.attempts for e in a["errors"])
+    assert all(secret_value not in e for a in result.attempts for e in a.errors)
 
 
 # -- exhaustion ------------------------------------------------------------------------
@@ -136,13 +136,13 @@ def test_repairs_run_out(server: ScriptedServer, max_repairs: int) -> None:
     assert result.data is None
     assert result.error.type == "extraction_failed"
     assert result.error.last_output == outputs[-1]
-    assert result.error.reasons == result.attempts[-1]["errors"]
+    assert result.error.reasons == result.attempts[-1].errors
     assert result.error.reasons, "the reasons are kept"
     assert "total_amount" in result.error.reasons[0]
     assert f"after {max_repairs + 1} attempt(s)" in result.error.message
     assert len(result.attempts) == max_repairs + 1
-    assert [a["raw_output"] for a in result.attempts] == outputs
-    assert all(a["errors"] for a in result.attempts)
+    assert [a.raw_output for a in result.attempts] == outputs
+    assert all(a.errors for a in result.attempts)
     assert result.usage.prompt_tokens == 100 * (max_repairs + 1)
     assert result.usage.completion_tokens == 10 * (max_repairs + 1)
     # Each repair turn carries only the latest invalid answer and its errors.
@@ -169,7 +169,7 @@ def test_cost_is_the_reported_charge_summed_over_all_attempts(server: ScriptedSe
     )
     result = run(server)
     assert result.status == "ok", result.error
-    assert [a["cost_usd"] for a in result.attempts] == [0.0011, 0.0022, 0.0044]
+    assert [a.cost_usd for a in result.attempts] == [0.0011, 0.0022, 0.0044]
     assert result.cost_usd == pytest.approx(0.0077)
 
 
@@ -216,7 +216,7 @@ def test_the_model_the_provider_reports_is_recorded(server: ScriptedServer) -> N
     result = run(server, model=SEED_MODEL)
     assert server.requests[0].json["model"] == SEED_MODEL
     assert result.model == "mistralai/mistral-medium-3.1-20250812"
-    assert {a["model"] for a in result.attempts} == {"mistralai/mistral-medium-3.1-20250812"}
+    assert {a.model for a in result.attempts} == {"mistralai/mistral-medium-3.1-20250812"}
     assert result.cost_usd == 0.5
 
 
@@ -233,9 +233,9 @@ def test_a_failed_attempt_after_a_repair_still_counts(server: ScriptedServer) ->
     assert result.error.type == "output_truncated"
     assert result.error.last_output == '{"invoice_number": "RE-'
     assert len(result.attempts) == 2
-    assert result.attempts[0]["errors"] == ["total_amount: Field required"]
-    assert result.attempts[1]["finish_reason"] == "length"
-    assert result.attempts[1]["raw_output"] == '{"invoice_number": "RE-'
+    assert result.attempts[0].errors == ["total_amount: Field required"]
+    assert result.attempts[1].finish_reason == "length"
+    assert result.attempts[1].raw_output == '{"invoice_number": "RE-'
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (1700, 4126)
     assert result.cost_usd == pytest.approx(0.03)
 
@@ -246,7 +246,7 @@ def test_a_shipped_schema_repairs_a_bad_date(server: ScriptedServer) -> None:
     server.script(Reply.chat(json.dumps(bad)), Reply.chat(json.dumps(answer)))
     result = run(server, schema=Invoice)
     assert result.status == "ok", result.error
-    assert result.attempts[0]["errors"][0].startswith("invoice_date: ")
+    assert result.attempts[0].errors[0].startswith("invoice_date: ")
     assert "invoice_date" in server.requests[1].json["messages"][3]["content"]
     assert result.data == Invoice.model_validate(answer)
     assert type(result.data) is Invoice

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from extractor.api import extract_many, open_job_provider
-from extractor.cli.eval_cmd import show_report
+from extractor.cli import options as opt
 from extractor.errors import AuthError, ConfigError, ProviderError
-from extractor.evaluate import load_truth, score
-from extractor.export import FORMATS, json_safe, write_atomic
-from extractor.jobs import JobSummary, run_job
-from extractor.providers import RetryPolicy, Sampling, choose
-from extractor.result import Result
-from extractor.schema import load_schema
-from extractor.settings import Settings
-from extractor.sources import DEFAULT_INCLUDE, iter_sources
+
+if TYPE_CHECKING:  # the heavy modules load when a command runs, not for --help
+    from rich.console import Console
+
+    from extractor.export import Format
+    from extractor.jobs import JobSummary
+    from extractor.providers import Provider
+    from extractor.schema import SchemaSpec
+    from extractor.settings import Settings
 
 __all__ = ["extract_command"]
 
@@ -42,166 +36,57 @@ def extract_command(
         typer.Option(
             "--schema",
             "-s",
-            help="invoice, receipt, form, FILE.py:Class, module:Class or FILE.json.",
+            help="invoice, receipt, form, key_values, FILE.py:Class, module:Class or FILE.json.",
         ),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output file; '-' writes JSONL to stdout.")
     ] = Path("out/results.jsonl"),
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             "-f",
-            help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects).",
-        ),
-    ] = "jsonl",
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            help="openrouter, mistral, openai, openai-compatible or local.",
-            envvar="EXTRACTOR_PROVIDER",
-            rich_help_panel=_PANEL_MODEL,
+            help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects); "
+            "default: from the output's extension, else jsonl.",
+            show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model id, or a .gguf path for local.",
-            envvar="EXTRACTOR_MODEL",
-            rich_help_panel=_PANEL_MODEL,
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Any OpenAI-compatible server, e.g. http://localhost:8000/v1.",
-            envvar="EXTRACTOR_BASE_URL",
-            rich_help_panel=_PANEL_MODEL,
-        ),
-    ] = None,
-    mode: Annotated[
-        str,
-        typer.Option(
-            help="auto (text layer where there is one, else image/OCR), text, vision or hybrid.",
-            rich_help_panel=_PANEL_PAGES,
-        ),
-    ] = "auto",
-    concurrency: Annotated[int, typer.Option(min=1, help="Documents in flight at once.")] = 4,
-    max_repairs: Annotated[
-        int, typer.Option(min=0, help="Validation repairs after the first answer.")
-    ] = 2,
-    retries: Annotated[
-        int, typer.Option(min=0, help="Transport retries per request (429, 5xx, timeouts).")
-    ] = 4,
-    timeout: Annotated[float, typer.Option(min=1, help="Seconds per request.")] = 120.0,
-    pages: Annotated[
-        str | None,
-        typer.Option(help="Page range such as 1-3,5 (default: all).", rich_help_panel=_PANEL_PAGES),
-    ] = None,
-    dpi: Annotated[
-        int,
-        typer.Option(
-            min=36, max=600, help="Render resolution for page images.", rich_help_panel=_PANEL_PAGES
-        ),
-    ] = 150,
-    max_side: Annotated[
-        int,
-        typer.Option(
-            min=256, help="Long side of sent images in pixels.", rich_help_panel=_PANEL_PAGES
-        ),
-    ] = 1540,
-    ocr: Annotated[
-        bool,
-        typer.Option(
-            "--ocr/--no-ocr",
-            help="OCR pages without a text layer when the model gets no image.",
-            rich_help_panel=_PANEL_PAGES,
-        ),
-    ] = True,
-    password: Annotated[
-        str | None,
-        typer.Option(
-            help="Password for encrypted PDFs.",
-            envvar="EXTRACTOR_PDF_PASSWORD",
-            rich_help_panel=_PANEL_PAGES,
-        ),
-    ] = None,
-    max_file_mb: Annotated[
-        float,
-        typer.Option(min=0.001, help="Refuse larger input files.", rich_help_panel=_PANEL_LIMITS),
-    ] = 200,
-    max_pages: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Refuse documents with more pages.", rich_help_panel=_PANEL_LIMITS
-        ),
-    ] = 500,
-    max_pixels: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Refuse a page or image larger than this many pixels.",
-            rich_help_panel=_PANEL_LIMITS,
-        ),
-    ] = 50_000_000,
-    isolate: Annotated[
-        bool,
-        typer.Option(
-            "--isolate/--no-isolate",
-            help="Read documents in worker processes with a memory and a time limit.",
-            rich_help_panel=_PANEL_LIMITS,
-        ),
-    ] = True,
-    worker_memory_mb: Annotated[
-        int,
-        typer.Option(
-            min=64, help="Address space of each reading worker.", rich_help_panel=_PANEL_LIMITS
-        ),
-    ] = 2048,
-    read_timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1,
-            help="Seconds a worker may spend reading one document.",
-            rich_help_panel=_PANEL_LIMITS,
-        ),
-    ] = 60.0,
-    document_timeout: Annotated[
-        float,
-        typer.Option(
-            min=1,
-            help="Seconds one document may take end to end (calls, retries, repairs).",
-            rich_help_panel=_PANEL_LIMITS,
-        ),
-    ] = 900.0,
+    provider: opt.Provider = None,
+    model: opt.Model = None,
+    base_url: opt.BaseUrl = None,
+    vision: opt.Vision = None,
+    mode: opt.Mode = None,
+    concurrency: opt.Concurrency = None,
+    max_repairs: opt.MaxRepairs = None,
+    retries: opt.Retries = None,
+    timeout: opt.Timeout = None,
+    pages: opt.PageRange = None,
+    dpi: opt.Dpi = None,
+    max_side: opt.MaxSide = None,
+    ocr: opt.Ocr = None,
+    password: opt.Password = None,
+    max_file_mb: opt.MaxFileMb = None,
+    max_pages: opt.MaxPages = None,
+    max_pixels: opt.MaxPixels = None,
+    isolate: opt.Isolate = None,
+    worker_memory_mb: opt.WorkerMemoryMb = None,
+    read_timeout: opt.ReadTimeout = None,
+    document_timeout: opt.DocumentTimeout = None,
     include: Annotated[
         list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
     ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")
     ] = None,
-    temperature: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = 0.0,
-    top_p: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
-    seed: Annotated[int | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(help="Answer token limit.", rich_help_panel=_PANEL_SAMPLING)
-    ] = 4096,
-    stop: Annotated[
-        list[str] | None,
-        typer.Option(help="Stop sequence (repeatable).", rich_help_panel=_PANEL_SAMPLING),
-    ] = None,
-    frequency_penalty: Annotated[
-        float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)
-    ] = None,
-    presence_penalty: Annotated[float | None, typer.Option(rich_help_panel=_PANEL_SAMPLING)] = None,
-    require_grounding: Annotated[
-        bool,
-        typer.Option(
-            "--require-grounding",
-            help="Send values that appear nowhere in the document back to the model as repairs.",
-        ),
-    ] = False,
+    temperature: opt.Temperature = None,
+    top_p: opt.TopP = None,
+    seed: opt.Seed = None,
+    max_tokens: opt.MaxTokens = None,
+    stop: opt.Stop = None,
+    frequency_penalty: opt.FrequencyPenalty = None,
+    presence_penalty: opt.PresencePenalty = None,
+    require_grounding: opt.RequireGrounding = None,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -247,25 +132,21 @@ def extract_command(
 
         extractor extract ../shared/eval/receipts -s receipt --truth ../shared/eval/receipts
     """
+    from rich.console import Console
+
     console = Console(stderr=True, quiet=quiet)
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    chosen_format = _format_for(output, fmt)
+    given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS}
     try:
+        from extractor.schema import load_schema
+
         spec = load_schema(schema)
-        settings = Settings(
-            provider=provider, model=model, base_url=base_url, mode=mode,  # type: ignore[arg-type]
-            max_repairs=max_repairs, concurrency=concurrency, pages=pages, dpi=dpi,
-            max_side=max_side, ocr=ocr, password=password,
-            retry=RetryPolicy(retries=retries, timeout=timeout),
-            require_grounding=require_grounding, max_bytes=int(max_file_mb * _MIB),
-            max_pages=max_pages, max_pixels=max_pixels, isolate=isolate,
-            worker_memory=worker_memory_mb * _MIB, read_timeout=read_timeout,
-            document_timeout=document_timeout,
-            sampling=Sampling(temperature, top_p, seed, tuple(stop) if stop else None,
-                              max_tokens, frequency_penalty, presence_penalty),
-        )  # fmt: skip
-        choice = choose(provider, model=model, base_url=base_url)
-        job_provider = open_job_provider(settings)
+        settings = opt.job_settings(**given)
+        _prefetch_model_stack()
+        from extractor.api import choose_provider, open_job_provider
+
+        choice = choose_provider(settings)
+        job_provider = open_job_provider(settings, choice)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -273,32 +154,117 @@ def extract_command(
         console.print(
             f"Using the embedded model {job_provider.model}: {choice.reason}.", highlight=False
         )
+    from extractor.sources import DEFAULT_INCLUDE, iter_sources
+
     sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
     if str(output) == "-":
         raise typer.Exit(0 if _stream(sources, spec, settings, job_provider) else 1)
-    with _progress(console) as progress:
-        try:
-            summary = run_job(
-                sources, spec, settings, job_provider, output=output, fmt=fmt,
-                fresh=fresh, retry_failed=retry_failed, on_result=progress.advance,
-            )  # fmt: skip
-        except ConfigError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except ProviderError as exc:
-            console.print(f"[red]{exc.code}:[/red] {exc}", highlight=False)
-            raise typer.Exit(2 if isinstance(exc, AuthError) else 1) from None
+    summary = _run(console, sources, spec, settings, job_provider, output, chosen_format,
+                   fresh=fresh, retry_failed=retry_failed)  # fmt: skip
     console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
     _summary(console, summary)
     if truth is not None:
-        report = score(summary.records(), load_truth(truth), skip_missing=True)
-        show_report(console, report, f"{output} vs {truth}")
-        write_atomic(output.with_name(output.name + ".eval.json"), report.to_json().encode())
+        _score(console, summary, output, truth)
     raise typer.Exit(0 if summary.all_ok else 1)
 
 
-def _stream(sources: Any, spec: Any, settings: Settings, provider: Any) -> bool:
+_JOB_OPTIONS = frozenset({
+    "provider", "model", "base_url", "vision", "mode", "concurrency", "max_repairs",
+    "retries", "timeout", "pages", "dpi", "max_side", "ocr", "password", "max_file_mb",
+    "max_pages", "max_pixels", "isolate", "worker_memory_mb", "read_timeout",
+    "document_timeout", "temperature", "top_p", "seed", "max_tokens", "stop",
+    "frequency_penalty", "presence_penalty", "require_grounding",
+})  # fmt: skip
+_SUFFIX_FORMATS: dict[str, Format] = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+}  # fmt: skip
+
+
+def _format_for(output: Path, fmt: str | None) -> Format:
+    """The export format: as given, else from the output's extension, else JSONL."""
+    from extractor.export import FORMATS
+
+    inferred = _SUFFIX_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        return inferred or "jsonl"
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if inferred is not None and inferred != fmt:
+        raise typer.BadParameter(
+            f"{output} looks like {inferred}, not {fmt}; name the output to match",
+            param_hint="--format",
+        )
+    return fmt
+
+
+def _prefetch_model_stack() -> None:
+    """Start importing the repair stack (instructor, openai: most of a second) in a
+    thread, so it overlaps walking the folder, opening the store and starting the
+    reading workers instead of delaying the first request."""
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("extractor.repair",), daemon=True,
+        name="extractor-prefetch",
+    ).start()  # fmt: skip
+
+
+def _run(
+    console: Console,
+    sources: Any,
+    spec: SchemaSpec,
+    settings: Settings,
+    provider: Provider,
+    output: Path,
+    fmt: Format,
+    *,
+    fresh: bool,
+    retry_failed: bool,
+) -> JobSummary:
+    from extractor.cli.progress import JobProgress
+    from extractor.jobs import run_job, store_path_for
+
+    progress = JobProgress(console)
+    try:
+        with progress:
+            return run_job(
+                sources, spec, settings, provider, output=output, fmt=fmt,
+                fresh=fresh, retry_failed=retry_failed, on_start=progress.start,
+                on_result=progress.advance,
+            )  # fmt: skip
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except ProviderError as exc:
+        console.print(f"[red]{exc.code}:[/red] {exc}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, AuthError) else 1) from None
+    except KeyboardInterrupt:
+        console.print(
+            f"Interrupted: {progress.done:,} record(s) committed this run to "
+            f"{store_path_for(output)}; run the same command again to resume.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+
+
+def _score(console: Console, summary: JobSummary, output: Path, truth: Path) -> None:
+    from extractor.cli.eval_cmd import show_report
+    from extractor.evaluate import load_truth, score
+    from extractor.export import write_atomic
+
+    report = score(summary.records(), load_truth(truth), skip_missing=True)
+    show_report(console, report, f"{output} vs {truth}")
+    write_atomic(output.with_name(output.name + ".eval.json"), report.to_json().encode())
+
+
+def _stream(sources: Any, spec: SchemaSpec, settings: Settings, provider: Provider) -> bool:
     """``-o -``: JSONL to stdout as documents finish, no store; True when all succeeded."""
+    import orjson
+
+    from extractor.api import extract_many
+    from extractor.export import json_safe
+
     all_ok = True
     for result in extract_many(sources, spec, settings=settings, provider=provider):
         sys.stdout.buffer.write(orjson.dumps(json_safe(result.record())) + b"\n")
@@ -307,36 +273,9 @@ def _stream(sources: Any, spec: Any, settings: Settings, provider: Any) -> bool:
     return all_ok
 
 
-class _Progress:
-    """A rich progress bar fed one result at a time: done, failed, tokens, running cost."""
-
-    def __init__(self, console: Console) -> None:
-        columns = (
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
-            TextColumn("{task.completed} done"), TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-        )  # fmt: skip
-        self.bar = Progress(*columns, console=console, disable=console.quiet)
-        self.task = self.bar.add_task("extracting", total=None, stats="")
-        self.failed = self.tokens = 0
-        self.cost = 0.0
-
-    def advance(self, result: Result[Any]) -> None:
-        self.failed += not result.ok
-        self.tokens += result.usage.prompt_tokens + result.usage.completion_tokens
-        self.cost += result.cost_usd or 0.0
-        stats = f"failed {self.failed} · {self.tokens:,} tokens · ${self.cost:.4f}"
-        self.bar.update(self.task, advance=1, stats=stats)
-
-
-@contextmanager
-def _progress(console: Console) -> Iterator[_Progress]:
-    progress = _Progress(console)
-    with progress.bar:
-        yield progress
-
-
 def _summary(console: Console, summary: JobSummary) -> None:
+    from rich.table import Table
+
     table = Table(title="extractor summary", show_header=False)
     table.add_row("documents in the job", str(sum(summary.counts.values())))
     table.add_row("  ok", f"[green]{summary.counts.get('ok', 0)}[/green]")

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from extractor import ocr
+from extractor.cli import options as opt
 from extractor.errors import ConfigError, ExtractorError
-from extractor.prompt import estimate_tokens, split_pages
-from extractor.providers import choose
-from extractor.providers import local as local_engine
-from extractor.providers.openai_compat import PROFILES
-from extractor.reading import prepare
-from extractor.schema import load_schema
-from extractor.settings import Settings
 
 __all__ = ["doctor_command", "preview_command", "schema_command"]
 
@@ -38,6 +27,11 @@ def schema_command(
 
         extractor schema my_schemas.py:PurchaseOrder > po.schema.json
     """
+    import orjson
+    from rich.console import Console
+
+    from extractor.schema import load_schema
+
     try:
         spec = load_schema(schema)
     except ConfigError as exc:
@@ -52,7 +46,7 @@ def schema_command(
 
 def preview_command(
     file: Annotated[Path, typer.Argument(help="A PDF, image or text file.")],
-    mode: Annotated[str, typer.Option(help="auto, text, vision or hybrid.")] = "auto",
+    mode: opt.Mode = None,
     vision: Annotated[
         bool,
         typer.Option(
@@ -60,8 +54,10 @@ def preview_command(
             help="Whether the model can see images (the embedded one cannot).",
         ),
     ] = True,
-    pages: Annotated[str | None, typer.Option(help="Page range such as 1-3,5.")] = None,
-    dpi: Annotated[int, typer.Option(min=36, max=600)] = 150,
+    pages: opt.PageRange = None,
+    dpi: opt.Dpi = None,
+    ocr: opt.Ocr = None,
+    password: opt.Password = None,
     max_images: Annotated[int, typer.Option(help="Images one request may carry.")] = 8,
     chars: Annotated[int, typer.Option(help="Characters of text to show per page.")] = 600,
 ) -> None:
@@ -73,10 +69,20 @@ def preview_command(
 
         extractor preview fixtures/scan.png --no-vision     # OCR text, as the local model gets it
     """
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from extractor.prompt import estimate_tokens, split_pages
+    from extractor.reading import prepare
+
     console = Console()
-    settings = Settings(mode=mode, pages=pages, dpi=dpi)  # type: ignore[arg-type]
     try:
-        document, page_list = prepare(file, settings, vision=vision)
+        settings = opt.job_settings(mode=mode, pages=pages, dpi=dpi, ocr=ocr, password=password)
+        document, page_list = prepare(file, replace(settings.reading, vision=vision))
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     except ExtractorError as exc:
         console.print(f"[red]{exc.code}:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -107,21 +113,38 @@ def doctor_command() -> None:
 
         OPENROUTER_API_KEY=… extractor doctor
     """
+    import os
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from extractor import ocr
+    from extractor.providers import choose, registered
+    from extractor.providers import local as local_engine
+    from extractor.providers.registry import broken_plugins
+
     console = Console()
     table = Table(title="providers")
-    table.add_column("provider")
-    table.add_column("configured")
-    table.add_column("default model")
-    for name, profile in PROFILES.items():
-        key = profile.key_env
+    for column in ("provider", "configured", "default model", "what it is"):
+        table.add_column(column)
+    for name, info in registered().items():
+        if name == "local":
+            path = local_engine.default_model_path()
+            configured = (
+                "installed"
+                if local_engine.available()
+                else "missing: pip install 'extractor[local]'"
+            )
+            table.add_row(name, configured, path.name if path else "—", info.description)
+            continue
+        key = info.key_env
         configured = (
             "yes" if key and os.environ.get(key) else (f"set {key}" if key else "--base-url")
         )
-        table.add_row(name, configured, profile.default_model or "—")
-    model_path = local_engine.default_model_path()
-    engine = "installed" if local_engine.available() else "missing: pip install 'extractor[local]'"
-    table.add_row("local", engine, str(model_path) if model_path else "—")
+        table.add_row(name, configured, info.default_model or "—", info.description)
     console.print(table)
+    for name, why in broken_plugins().items():
+        console.print(f"[yellow]plugin {name}:[/yellow] {why}", highlight=False)
     console.print(f"OCR (rapidocr): {'installed' if ocr.available() else 'missing'}")
     try:
         choice = choose()

@@ -74,7 +74,7 @@ def load_records(path: Path | str) -> list[dict[str, Any]]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"{path}:{number}: not a JSON record: {exc}", path=str(path), line=number
+                f"{path}:{number}: not a JSON record: {exc}", path=f"{path}:{number}"
             ) from exc
         records.append(_as_record(value, path, f":{number}"))
     return records

@@ -9,56 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from extractor.result import Usage
 from extractor.schema import SchemaSpec
+from extractor.settings import Sampling
 
 __all__ = ["Completion", "Provider", "Sampling", "Usage"]
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens and charge of one or more calls. ``cost_usd`` is None when nobody knows it."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-
-    def __add__(self, other: Usage) -> Usage:
-        if self.cost_usd is None and other.cost_usd is None:
-            cost = None
-        else:
-            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            cost,
-        )
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """The sampling parameters users know from the OpenAI API; None = provider default.
-
-    Each provider maps them to its own names (Mistral: ``random_seed``).
-    """
-
-    temperature: float | None = 0.0
-    top_p: float | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] | None = None
-    max_tokens: int | None = 4096
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-
-    def __post_init__(self) -> None:
-        # ``stop="END"`` is one sequence, as in the OpenAI API, not the letters E, N, D.
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif self.stop is not None and not isinstance(self.stop, tuple):
-            object.__setattr__(self, "stop", tuple(self.stop))
 
 
 @dataclass(frozen=True)
@@ -82,17 +37,22 @@ class Completion:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A place that answers chat requests under a JSON schema.
+    """A place that answers chat requests under a JSON schema, and what it can do.
+
+    The pipeline asks these capabilities; it never branches on a provider's name.
 
     Attributes:
-        name: ``openrouter``, ``mistral``, ``openai``, ``local`` or ``openai-compatible``.
+        name: the registered name (``openrouter``, ``mistral``, ``openai``, ``local``,
+            ``openai-compatible`` or a plugin's).
         model: the model asked for.
-        vision: accepts ``image_url`` parts.
+        vision: accepts ``image_url`` parts (pages without text are then sent as images).
         max_images: images one request may carry.
         context_tokens: prompt budget of one request.
-
-    A provider may also set ``max_concurrency`` (an int): ``extract_many`` then keeps no
-    more documents in flight than that, whatever ``Settings.concurrency`` says.
+        max_output_tokens: the most answer tokens worth asking for (None: no cap of its
+            own); a larger ``Sampling.max_tokens`` is lowered to it.
+        max_concurrency: the most documents worth keeping in flight (None: no cap);
+            ``extract_many`` keeps no more than that, whatever ``Settings.concurrency``
+            says (the embedded model runs one call at a time).
     """
 
     name: str
@@ -100,6 +60,8 @@ class Provider(Protocol):
     vision: bool
     max_images: int
     context_tokens: int
+    max_output_tokens: int | None
+    max_concurrency: int | None
 
     async def complete(
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling

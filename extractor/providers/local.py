@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from extractor.errors import ConfigError, EmptyOutput, OutputTruncated
-from extractor.providers.base import Completion, Sampling, Usage
+from extractor.providers.base import Completion
+from extractor.result import Usage
 from extractor.schema import SchemaSpec
+from extractor.settings import Sampling
 
 __all__ = ["DEFAULT_MODEL_NAME", "LocalProvider", "available", "default_model_path"]
 
@@ -131,7 +133,10 @@ class LocalProvider:
     max_images = 0
     # Calls are serialised: one document generates while the next is read (OCR). More in
     # flight would only queue on the model and eat into their document deadlines.
-    max_concurrency = 2
+    max_concurrency: int | None = 2
+    # A tiny model under a grammar that is still writing after this many tokens is
+    # repeating itself; asking for more only costs minutes.
+    max_output_tokens: int | None = 1536
 
     def __init__(self, model: str | None = None, *, n_ctx: int = 8192, threads: int | None = None):
         path = Path(model) if model else default_model_path()
@@ -209,13 +214,17 @@ def _completion(raw: dict[str, Any], model: str) -> Completion:
         content=choice["message"].get("content"),
         finish_reason=choice.get("finish_reason"),
         model=model,
-        usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), 0.0),
+        usage=Usage(
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            cost_usd=0.0,
+        ),
     )
     if completion.finish_reason == "length":
         raise OutputTruncated(
             "local: the answer was cut off at max_tokens (finish_reason length)",
-            last_output=completion.content, usage=completion.usage, completion=completion,
-        )  # fmt: skip
+            completion=completion,
+        )
     if not (completion.content or "").strip():
         raise EmptyOutput("local: the model returned no content", completion=completion)
     return _escape_control_characters(completion)

@@ -18,6 +18,7 @@ budget of their own, separate from the repair budget. 401/402/403 are never retr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import random
 import time
@@ -39,11 +40,13 @@ from extractor.errors import (
     ProviderTimeout,
     RateLimited,
 )
-from extractor.providers.base import Completion, Sampling, Usage
+from extractor.providers.base import Completion
 from extractor.providers.limiter import AdaptiveLimiter
+from extractor.result import Usage
 from extractor.schema import SchemaSpec
+from extractor.settings import RetryPolicy, Sampling
 
-__all__ = ["PROFILES", "OpenAICompatible", "Profile", "RetryPolicy"]
+__all__ = ["PROFILES", "OpenAICompatible", "Profile"]
 
 _RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 _AUTH_STATUSES = {401, 402, 403}
@@ -51,7 +54,21 @@ _AUTH_STATUSES = {401, 402, 403}
 
 @dataclass(frozen=True)
 class Profile:
-    """What differs between OpenAI-compatible providers."""
+    """What differs between OpenAI-compatible providers.
+
+    Attributes:
+        name: the provider's registered name.
+        base_url: where it answers (None: the user must give one).
+        key_env: the environment variable holding its key.
+        default_model: the model used when none is named.
+        seed_field, max_tokens_field: its names for the seed and the answer limit.
+        extra_body: fields it needs in every request body.
+        extra_headers: headers it wants on every request (never the key).
+        vision: whether its models take images, unless the user says otherwise.
+        max_images: images one request may carry.
+        context_tokens: prompt budget of one request.
+        max_output_tokens: the most answer tokens worth asking for (None: no cap).
+    """
 
     name: str
     base_url: str | None
@@ -60,8 +77,11 @@ class Profile:
     seed_field: str = "seed"
     max_tokens_field: str = "max_tokens"
     extra_body: dict[str, Any] = field(default_factory=dict)
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    vision: bool = True
     max_images: int = 8
     context_tokens: int = 128_000
+    max_output_tokens: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -69,7 +89,7 @@ PROFILES: dict[str, Profile] = {
         "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
         "mistralai/mistral-medium-3.1",
         extra_body={"provider": {"require_parameters": True}, "usage": {"include": True}},
-        context_tokens=131_000,
+        extra_headers={"X-Title": "extractor"}, context_tokens=131_000,
     ),
     "mistral": Profile(
         "mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "mistral-medium-latest",
@@ -83,29 +103,20 @@ PROFILES: dict[str, Profile] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """The transport-retry budget.
+class OpenAICompatible:
+    """A provider reached over the OpenAI chat-completions protocol.
 
-    Attributes:
-        retries: extra tries after the first, per request.
-        backoff: first backoff in seconds; doubles each try, with full jitter.
-        max_backoff: cap of one computed backoff.
-        max_retry_after: longest ``Retry-After`` we wait; longer ones fail the request.
-        timeout: seconds per request.
+    Args:
+        profile: what differs for this provider (:data:`PROFILES`).
+        model: the model id asked for.
+        base_url: where it answers (``…/v1``).
+        api_key: sent as a bearer token; never logged or shown.
+        retry: the transport-retry budget.
+        vision: whether the model takes images; None takes the profile's word.
+        client: an httpx client to use instead of our own.
     """
 
-    retries: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 20.0
-    max_retry_after: float = 60.0
-    timeout: float = 120.0
-
-
-class OpenAICompatible:
-    """A provider reached over the OpenAI chat-completions protocol."""
-
-    vision = True
+    max_concurrency: int | None = None
 
     def __init__(
         self,
@@ -115,16 +126,17 @@ class OpenAICompatible:
         base_url: str,
         api_key: str | None,
         retry: RetryPolicy | None = None,
-        vision: bool = True,
+        vision: bool | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.profile = profile
         self.name = profile.name
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.vision = vision
-        self.max_images = profile.max_images
+        self.vision = profile.vision if vision is None else vision
+        self.max_images = profile.max_images if self.vision else 0
         self.context_tokens = profile.context_tokens
+        self.max_output_tokens = profile.max_output_tokens
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
         self._refused: AuthError | None = None  # once the key is refused, stop calling
@@ -180,18 +192,19 @@ class OpenAICompatible:
         return body
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "Content-Type": "application/json", "Accept": "application/json",
+            **self.profile.extra_headers,
+        }  # fmt: skip
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        if self.name == "openrouter":
-            headers["X-Title"] = "extractor"
         return headers
 
     async def complete(
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
     ) -> Completion:
         if self._refused is not None:  # 401/402/403 will not change: spare the other documents
-            raise AuthError(self._refused.message, status=getattr(self._refused, "status", None))
+            raise AuthError(self._refused.message, status=self._refused.status)
         content = orjson.dumps(self.build_body(messages, schema, sampling))
         url = f"{self.base_url}/chat/completions"
         for attempt in range(self.retry.retries + 1):
@@ -204,18 +217,17 @@ class OpenAICompatible:
                 if isinstance(exc, AuthError):
                     self._refused = exc
                 if isinstance(exc, RateLimited):
-                    self.limiter.refused(getattr(exc, "retry_after", None), started)
+                    self.limiter.refused(exc.retry_after, started)
                 wait = self._retry_wait(exc, attempt)
                 if wait is None:
-                    exc.transport_retries = attempt  # type: ignore[attr-defined]
-                    raise
+                    raise exc.after_retries(attempt) from None
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_wait(self, exc: ProviderError, attempt: int) -> float | None:
-        if not getattr(exc, "retryable", False) or attempt >= self.retry.retries:
+        if not exc.retryable or attempt >= self.retry.retries:
             return None
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after = exc.retry_after
         if retry_after is not None:
             return None if retry_after > self.retry.max_retry_after else retry_after
         ceiling = min(self.retry.max_backoff, self.retry.backoff * 2**attempt)
@@ -251,9 +263,10 @@ class OpenAICompatible:
             return AuthError(f"{text} ({hint})", status=status)
         if status == 429:
             return RateLimited(text, status=status, retry_after=_retry_after(response))
-        error = ProviderHTTPError(text, status=status, retry_after=_retry_after(response))
-        error.retryable = status in _RETRY_STATUSES
-        return error
+        return ProviderHTTPError(
+            text, status=status, retry_after=_retry_after(response),
+            retryable=status in _RETRY_STATUSES,
+        )  # fmt: skip
 
     def _parse(self, response: httpx.Response) -> Completion:
         try:
@@ -285,7 +298,8 @@ class OpenAICompatible:
 
     def _body_error(self, error: Any) -> ProviderError:
         detail = error if isinstance(error, dict) else {"message": str(error)}
-        code = detail.get("code")
+        raw_code = detail.get("code")
+        code = raw_code if isinstance(raw_code, int) else None
         message = self._redact(str(detail.get("message") or "unknown error"))
         text = f"{self.name}: error in a 200 response: {message}"
         if code in _AUTH_STATUSES:
@@ -297,24 +311,21 @@ class OpenAICompatible:
 
 def _check_finish(name: str, completion: Completion) -> None:
     reason = completion.finish_reason
-    extra = {"completion": completion}
     if reason == "length":
         raise OutputTruncated(
             f"{name}: the answer was cut off at the token limit (finish_reason length)",
-            last_output=completion.content, usage=completion.usage, **extra,
-        )  # fmt: skip
+            completion=completion,
+        )
     if reason == "content_filter":
-        raise ContentFiltered(f"{name}: the answer was withheld by a content filter", **extra)
+        raise ContentFiltered(
+            f"{name}: the answer was withheld by a content filter", completion=completion
+        )
     if not completion.content or not completion.content.strip():
-        raise EmptyOutput(f"{name}: the answer has no content", **extra)
+        raise EmptyOutput(f"{name}: the answer has no content", completion=completion)
 
 
 def _with_retries(completion: Completion, retries: int) -> Completion:
-    if not retries:
-        return completion
-    return Completion(
-        completion.content, completion.finish_reason, completion.model, completion.usage, retries
-    )
+    return dataclasses.replace(completion, transport_retries=retries) if retries else completion
 
 
 def _usage(raw: Any) -> Usage:

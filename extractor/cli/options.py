@@ -1,0 +1,190 @@
+"""The options every job command shares (``extract``, ``serve``, ``batch`` …), declared once.
+
+Each option defaults to None, meaning "not given": :func:`job_settings` applies only the
+given ones over :class:`~extractor.settings.Settings`, so every default is written in one
+place (settings.py) and merely quoted in the help text. Importing this module costs only
+typer and the settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from extractor.settings import MODES, Settings
+
+__all__ = [
+    "BaseUrl",
+    "Concurrency",
+    "DocumentTimeout",
+    "Dpi",
+    "FrequencyPenalty",
+    "Isolate",
+    "MaxFileMb",
+    "MaxPages",
+    "MaxPixels",
+    "MaxRepairs",
+    "MaxSide",
+    "MaxTokens",
+    "Mode",
+    "Model",
+    "Ocr",
+    "PageRange",
+    "Password",
+    "PresencePenalty",
+    "Provider",
+    "ReadTimeout",
+    "RequireGrounding",
+    "Retries",
+    "Seed",
+    "Stop",
+    "Temperature",
+    "Timeout",
+    "TopP",
+    "Vision",
+    "WorkerMemoryMb",
+    "job_settings",
+]
+
+_D = Settings()
+_MIB = 1 << 20
+MODEL_PANEL = "Model and provider"
+PAGES_PANEL = "Pages"
+SAMPLING_PANEL = "Sampling"
+LIMITS_PANEL = "Limits (hostile and huge inputs)"
+
+
+def _opt(help: str, panel: str | None = None, *names: str, **extra: Any) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **extra)
+
+
+Provider = Annotated[
+    str | None,
+    _opt("openrouter, mistral, openai, openai-compatible, local, or a plugin's name.",
+         MODEL_PANEL, envvar="EXTRACTOR_PROVIDER"),
+]  # fmt: skip
+Model = Annotated[
+    str | None,
+    _opt("Model id, or a .gguf path for local.", MODEL_PANEL, envvar="EXTRACTOR_MODEL"),
+]
+BaseUrl = Annotated[
+    str | None,
+    _opt("Any OpenAI-compatible server, e.g. http://localhost:8000/v1.", MODEL_PANEL,
+         envvar="EXTRACTOR_BASE_URL"),
+]  # fmt: skip
+Vision = Annotated[
+    bool | None,
+    _opt("Whether the model takes images (default: the provider's word; a --base-url "
+         "server is assumed to see). --no-vision sends OCR text instead of page images.",
+         MODEL_PANEL, "--vision/--no-vision"),
+]  # fmt: skip
+Mode = Annotated[
+    str | None,
+    _opt(f"{', '.join(MODES)} (default {_D.reading.mode}: the text layer where there is "
+         "one, else the image or OCR).", PAGES_PANEL),
+]  # fmt: skip
+Concurrency = Annotated[
+    int | None, _opt(f"Documents in flight at once (default {_D.concurrency}).", min=1)
+]
+MaxRepairs = Annotated[
+    int | None,
+    _opt(f"Validation repairs after the first answer (default {_D.max_repairs}).", min=0),
+]
+Retries = Annotated[
+    int | None,
+    _opt(f"Transport retries per request: 429, 5xx, timeouts (default {_D.retry.retries}).",
+         min=0),
+]  # fmt: skip
+Timeout = Annotated[
+    float | None, _opt(f"Seconds per request (default {_D.retry.timeout:g}).", min=1)
+]
+PageRange = Annotated[
+    str | None, _opt("Page range such as 1-3,5 (default: all).", PAGES_PANEL, "--pages")
+]
+Dpi = Annotated[
+    int | None,
+    _opt(f"Render resolution for page images (default {_D.reading.dpi}).", PAGES_PANEL,
+         min=36, max=600),
+]  # fmt: skip
+MaxSide = Annotated[
+    int | None,
+    _opt(f"Long side of sent images in pixels (default {_D.reading.max_side}).", PAGES_PANEL,
+         min=256),
+]  # fmt: skip
+Ocr = Annotated[
+    bool | None,
+    _opt("OCR pages without a text layer when the model gets no image (default: on).",
+         PAGES_PANEL, "--ocr/--no-ocr"),
+]  # fmt: skip
+Password = Annotated[
+    str | None,
+    _opt("Password for encrypted PDFs.", PAGES_PANEL, envvar="EXTRACTOR_PDF_PASSWORD"),
+]
+MaxFileMb = Annotated[
+    float | None,
+    _opt(f"Refuse larger input files (default {_D.reading.max_bytes // _MIB} MB).",
+         LIMITS_PANEL, min=0.001),
+]  # fmt: skip
+MaxPages = Annotated[
+    int | None,
+    _opt(f"Refuse documents with more pages (default {_D.reading.max_pages}).", LIMITS_PANEL,
+         min=1),
+]  # fmt: skip
+MaxPixels = Annotated[
+    int | None,
+    _opt(f"Refuse a page or image larger than this many pixels "
+         f"(default {_D.reading.max_pixels:,}).", LIMITS_PANEL, min=1),
+]  # fmt: skip
+Isolate = Annotated[
+    bool | None,
+    _opt("Read documents in worker processes with a memory and a time limit (default: on).",
+         LIMITS_PANEL, "--isolate/--no-isolate"),
+]  # fmt: skip
+WorkerMemoryMb = Annotated[
+    int | None,
+    _opt(f"Address space of each reading worker "
+         f"(default {(_D.worker_memory or 0) // _MIB} MB).", LIMITS_PANEL, min=64),
+]  # fmt: skip
+ReadTimeout = Annotated[
+    float | None,
+    _opt(f"Seconds a worker may spend reading one document (default {_D.read_timeout:g}).",
+         LIMITS_PANEL, min=0.1),
+]  # fmt: skip
+DocumentTimeout = Annotated[
+    float | None,
+    _opt(f"Seconds one document may take end to end: calls, retries, repairs "
+         f"(default {_D.document_timeout:g}).", LIMITS_PANEL, min=1),
+]  # fmt: skip
+Temperature = Annotated[
+    float | None, _opt(f"(default {_D.sampling.temperature:g})", SAMPLING_PANEL)
+]
+TopP = Annotated[float | None, _opt("(default: the provider's)", SAMPLING_PANEL)]
+Seed = Annotated[int | None, _opt("(default: none)", SAMPLING_PANEL)]
+MaxTokens = Annotated[
+    int | None, _opt(f"Answer token limit (default {_D.sampling.max_tokens}).", SAMPLING_PANEL)
+]
+Stop = Annotated[list[str] | None, _opt("Stop sequence (repeatable).", SAMPLING_PANEL)]
+FrequencyPenalty = Annotated[float | None, _opt("(default: the provider's)", SAMPLING_PANEL)]
+PresencePenalty = Annotated[float | None, _opt("(default: the provider's)", SAMPLING_PANEL)]
+RequireGrounding = Annotated[
+    bool | None,
+    _opt("Send values that appear nowhere in the document back to the model as repairs.",
+         None, "--require-grounding/--no-require-grounding"),
+]  # fmt: skip
+
+
+def job_settings(**given: Any) -> Settings:
+    """Settings from the options a command was given (None = not given), in their units.
+
+    Raises:
+        ConfigError: a value the settings refuse (an unknown mode …).
+    """
+    values = {name: value for name, value in given.items() if value is not None}
+    if "max_file_mb" in values:
+        values["max_bytes"] = int(values.pop("max_file_mb") * _MIB)
+    if "worker_memory_mb" in values:
+        values["worker_memory"] = values.pop("worker_memory_mb") * _MIB
+    if "stop" in values:
+        values["stop"] = tuple(values["stop"]) or None
+    return Settings().with_options(**values)
