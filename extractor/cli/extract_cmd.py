@@ -134,7 +134,7 @@ def extract_command(
     """
     from rich.console import Console
 
-    console = Console(stderr=True, quiet=quiet)
+    console = Console(stderr=True, quiet=quiet, soft_wrap=True)
     chosen_format = _format_for(output, fmt)
     given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS}
     try:

@@ -1,0 +1,5 @@
+"""``python -m extractor``: the command line."""
+
+from extractor.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m extractor.cli``: the command line."""
+
+from extractor.cli import main
+
+main()
