@@ -6,6 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from extractor.money import Money
+
 __all__ = ["Receipt"]
 
 
@@ -22,6 +24,6 @@ class Receipt(BaseModel):
         default=None,
         description="Date of purchase as ISO 8601 (YYYY-MM-DD); printed dates are day-first.",
     )
-    total: float | None = Field(
+    total: Money | None = Field(
         default=None, description="The total amount paid (including tax), as a plain number."
     )
