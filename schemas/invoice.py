@@ -2,6 +2,10 @@
 
 Field descriptions say what a value is and how to write it, never an example value: a
 model that echoes an example would score on every document that happens to print it.
+
+The ``@rule`` methods are the business rules :func:`extractor.rules.check` runs on an
+answer; their tolerances for allowances, gross lines, rounding and credit notes are
+described in :mod:`extractor.rulebook`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from extractor import rulebook
 from extractor.money import Money
+from extractor.rules import Verdict, rule
 
 __all__ = ["Invoice", "LineItem"]
 
@@ -34,6 +40,12 @@ class LineItem(BaseModel):
         description="The line's total as printed (usually quantity × unit price), "
         "as a plain number.",
     )
+
+    @rule("quantity_times_unit_price_is_amount", fields=("quantity", "unit_price", "amount"))
+    def _line_arithmetic(self) -> Verdict:
+        assert self.quantity is not None and self.unit_price is not None
+        assert self.amount is not None
+        return rulebook.line_amount_matches(self.quantity, self.unit_price, self.amount)
 
 
 class Invoice(BaseModel):
@@ -89,3 +101,42 @@ class Invoice(BaseModel):
         default_factory=list,
         description="The billed lines in the order printed; empty if there is no item table.",
     )
+
+    # -- business rules (skipped when a field they need is null) ------------------------
+
+    @rule("line_amounts_match_net", fields=("line_items", "net_amount"))
+    def _line_sum(self) -> Verdict:
+        assert self.net_amount is not None
+        lines = enumerate(self.line_items)
+        amounts = [(i, item.amount) for i, item in lines if item.amount is not None]
+        return rulebook.line_amounts_match_net(
+            amounts, self.net_amount, self.total_amount, self.currency
+        )
+
+    @rule("net_plus_tax_is_total", fields=("net_amount", "tax_amount", "total_amount"))
+    def _totals(self) -> Verdict:
+        assert self.net_amount is not None and self.tax_amount is not None
+        assert self.total_amount is not None
+        return rulebook.net_plus_tax_is_total(
+            self.net_amount, self.tax_amount, self.total_amount, self.currency
+        )
+
+    @rule("due_date_not_before_invoice_date", fields=("invoice_date", "due_date"))
+    def _dates(self) -> Verdict:
+        assert self.invoice_date is not None and self.due_date is not None
+        return rulebook.dates_in_order(self.invoice_date, self.due_date)
+
+    @rule("iban_is_valid", fields=("iban",))
+    def _iban(self) -> Verdict:
+        assert self.iban is not None
+        return rulebook.iban_is_valid(self.iban)
+
+    @rule("seller_vat_id_is_well_formed", fields=("seller_vat_id",))
+    def _vat_id(self) -> Verdict:
+        assert self.seller_vat_id is not None
+        return rulebook.vat_id_is_well_formed(self.seller_vat_id)
+
+    @rule("currency_is_iso_4217", fields=("currency",))
+    def _currency(self) -> Verdict:
+        assert self.currency is not None
+        return rulebook.currency_is_iso_4217(self.currency)

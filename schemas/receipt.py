@@ -6,7 +6,9 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from extractor import rulebook
 from extractor.money import Money
+from extractor.rules import Verdict, rule
 
 __all__ = ["Receipt"]
 
@@ -27,3 +29,13 @@ class Receipt(BaseModel):
     total: Money | None = Field(
         default=None, description="The total amount paid (including tax), as a plain number."
     )
+
+    @rule("total_is_positive", fields=("total",))
+    def _total(self) -> Verdict:
+        assert self.total is not None
+        return rulebook.amount_is_positive(self.total)
+
+    @rule("date_is_plausible", fields=("date",))
+    def _date(self) -> Verdict:
+        assert self.date is not None
+        return rulebook.date_is_plausible(self.date)
