@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         ProviderError,
         SchemaError,
     )
+    from extractor.money import Money
     from extractor.providers import Provider
     from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result, Usage
+    from extractor.rules import CheckResult, Verdict, check, rule
     from extractor.schema import SchemaSpec, load_schema, strict_schema
     from extractor.settings import PageOptions, RetryPolicy, Sampling, Settings
 
@@ -34,8 +36,10 @@ _EXPORTS = {
     "extractor.api": ("aextract", "aextract_many", "extract", "extract_many"),
     "extractor.errors": ("ConfigError", "ExtractionFailed", "ExtractorError", "InputError",
                          "ModelError", "ProviderError", "SchemaError"),
+    "extractor.money": ("Money",),
     "extractor.providers": ("Provider",),
     "extractor.result": ("Attempt", "ErrorInfo", "Failed", "Ok", "Result", "Usage"),
+    "extractor.rules": ("CheckResult", "Verdict", "check", "rule"),
     "extractor.schema": ("SchemaSpec", "load_schema", "strict_schema"),
     "extractor.settings": ("PageOptions", "RetryPolicy", "Sampling", "Settings"),
 }  # fmt: skip
@@ -58,6 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attempt",
+    "CheckResult",
     "ConfigError",
     "ErrorInfo",
     "ExtractionFailed",
@@ -65,6 +70,7 @@ __all__ = [
     "Failed",
     "InputError",
     "ModelError",
+    "Money",
     "Ok",
     "PageOptions",
     "Provider",
@@ -76,11 +82,14 @@ __all__ = [
     "SchemaSpec",
     "Settings",
     "Usage",
+    "Verdict",
     "__version__",
     "aextract",
     "aextract_many",
+    "check",
     "extract",
     "extract_many",
     "load_schema",
+    "rule",
     "strict_schema",
 ]
