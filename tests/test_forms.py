@@ -8,6 +8,7 @@ signature field).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
+from extractor import extract
 from extractor.forms import (
     FormField,
     field_warnings,
@@ -28,6 +30,9 @@ from extractor.forms import (
 )
 from extractor.load import load
 from extractor.pages import PageOptions, read_pages
+from extractor.schema import load_schema
+from extractor.testing import Reply, ScriptedServer
+from schemas import KeyValues, RegistrationForm
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf-malformed"
 QPDF, PDFIUM = CORPUS / "qpdf", CORPUS / "pdfium"
@@ -412,3 +417,73 @@ def test_render_fields_writes_one_readable_line_per_field() -> None:
         "- Email: a@b.example",
     ]
     assert render_fields([fields[5]]) == ""
+
+
+# -- the shipped form schemas --------------------------------------------------------------
+
+
+def descriptions(node: object) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["description"]] if isinstance(node.get("description"), str) else []
+        return own + [d for value in node.values() for d in descriptions(value)]
+    if isinstance(node, list):
+        return [d for value in node for d in descriptions(value)]
+    return []
+
+
+@pytest.mark.parametrize("name", ["form", "key_values"])
+def test_form_schemas_describe_formats_never_example_values(name: str) -> None:
+    found = descriptions(load_schema(name).json_schema)
+    assert len(found) >= 4
+    # An example value in a description is a value a model may copy into a blank field.
+    for text in found:
+        assert "e.g." not in text and "example" not in text.lower() and "@" not in text, text
+
+
+def test_registration_form_keeps_the_fixture_truth_and_shows_every_form_shape(
+    fixtures: Path,
+) -> None:
+    truth = json.loads((fixtures / "expected" / "form.json").read_text(encoding="utf-8"))
+    form = RegistrationForm.model_validate(truth)
+    assert form.membership_type == "Family" and form.address is not None
+    assert (form.interests, form.newsletter, form.photo_consent) == ([], None, None)
+    properties = load_schema("form").json_schema["properties"]
+    assert properties["membership_type"]["anyOf"][0]["enum"] == ["Individual", "Family", "Student"]
+    assert properties["interests"]["type"] == "array" and "enum" in properties["interests"]["items"]
+    assert properties["newsletter"]["anyOf"][0] == {"type": "boolean"}
+    assert properties["date_of_birth"]["anyOf"][0]["type"] == "string"
+    assert properties["address"]["anyOf"][0] == {"$ref": "#/$defs/Address"}
+
+
+def test_key_values_is_shipped_and_extracts_through_a_real_server(
+    fixtures: Path, server: ScriptedServer
+) -> None:
+    assert load_schema("key_values").model is KeyValues
+    answer = {
+        "fields": [
+            {"label": "Full name", "value": "Maria Jansen"},
+            {"label": "Family", "value": "checked"},
+            {"label": "Member no.", "value": None},
+        ]
+    }
+    server.script(Reply.chat(json.dumps(answer)))
+    result = extract(
+        fixtures / "form.pdf", "key_values", base_url=server.base_url, model="m", api_key="k"
+    )
+    assert result.ok, result.error
+    assert isinstance(result.data, KeyValues)
+    assert [(f.label, f.value) for f in result.data.fields] == [
+        ("Full name", "Maria Jansen"),
+        ("Family", "checked"),
+        ("Member no.", None),
+    ]
+    sent = server.requests[0].json["response_format"]["json_schema"]
+    assert sent["name"] == "KeyValues" and sent["schema"]["required"] == ["fields"]
+
+
+def test_a_selection_names_each_option_once() -> None:
+    # SmolLM2 answered the fixture form with "Social events" eight times.
+    form = RegistrationForm.model_validate(
+        {"interests": ["Social events", "Training", "Social events", "Social events"]}
+    )
+    assert form.interests == ["Social events", "Training"]
