@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -159,38 +160,50 @@ class LabelFinder:
     """
 
     _ABOVE_PT = 16.0  # how far above a widget its label may stand
+    _TALLEST_PT = 100.0  # characters taller than this are not looked at as labels
 
     def __init__(self, chars: Sequence[Char], widgets: Sequence[Box], page_width: float) -> None:
+        # Characters sorted by their vertical middle: a line is a slice found by bisection,
+        # which keeps a page of thousands of characters and hundreds of fields fast.
         self._widgets = list(widgets)
-        self._chars = [c for c in chars if c.visible and not self._in_widget(c)]
+        self._chars = sorted(
+            (c for c in chars if c.visible and c.height <= self._TALLEST_PT), key=lambda c: c.middle
+        )
+        self._middles = [c.middle for c in self._chars]
+        inside = {
+            i for w in self._widgets for i in self._band(w[1], w[3])
+            if w[0] <= (self._chars[i].box[0] + self._chars[i].box[2]) / 2 <= w[2]
+        }  # fmt: skip
+        self._chars = [c for i, c in enumerate(self._chars) if i not in inside]
+        self._middles = [c.middle for c in self._chars]
         self._reach = 0.4 * page_width
         self._captions: set[int] = set()  # indices of characters used as captions
 
     def caption(self, box: Box) -> str | None:
         """The phrase right of a check box or radio button, on its line."""
-        line = [i for i, c in enumerate(self._chars) if _on_line(c, box) and c.box[0] >= box[2] - 1]
+        line = [i for i in self._line(box) if self._chars[i].box[0] >= box[2] - 1]
         if not line:
             return None
         first = min(line, key=lambda i: self._chars[i].box[0])
         start = self._chars[first]
         if start.box[0] - box[2] > max(2 * start.height, 3 * (box[2] - box[0])):
             return None
-        phrase = self._phrase(first, [i for i in line if not self._blocked(box[2], self._chars[i])])
+        blockers = self._widgets_on(box)
+        phrase = self._phrase(first, [i for i in line if not self._blocked(box[2], i, blockers)])
         self._captions.update(phrase)
         return self._text(phrase)
 
     def label(self, box: Box, *, skip_captions: bool = False) -> str | None:
         """The phrase left of the widget on its line, else the line just above it."""
-        usable = [
-            i for i, c in enumerate(self._chars) if not (skip_captions and i in self._captions)
-        ]
-        return self._left(box, usable) or self._above(box, usable)
+        skip = self._captions if skip_captions else set()
+        return self._left(box, skip) or self._above(box, skip)
 
-    def _left(self, box: Box, usable: list[int]) -> str | None:
+    def _left(self, box: Box, skip: set[int]) -> str | None:
+        blockers = self._widgets_on(box)
         line = [
-            i for i in usable
-            if _on_line(self._chars[i], box) and self._chars[i].box[2] <= box[0] + 1
-            and not self._blocked(box[0], self._chars[i])
+            i for i in self._line(box)
+            if i not in skip and self._chars[i].box[2] <= box[0] + 1
+            and not self._blocked(box[0], i, blockers)
         ]  # fmt: skip
         if not line:
             return None
@@ -199,24 +212,42 @@ class LabelFinder:
         )
         if box[0] - self._chars[nearest].box[2] > self._reach:
             return None
-        seed = self._chars[nearest]
-        same_row = [i for i in line if _on_line(self._chars[i], seed.box)]
-        return self._text(self._phrase(nearest, same_row))
+        same_row = set(self._row(nearest))
+        return self._text(self._phrase(nearest, [i for i in line if i in same_row]))
 
-    def _above(self, box: Box, usable: list[int]) -> str | None:
+    def _above(self, box: Box, skip: set[int]) -> str | None:
+        top = box[1]
         over = [
-            i for i in usable
-            if box[1] - self._ABOVE_PT <= self._chars[i].box[3] <= box[1] + 2
+            i for i in self._band(top - self._ABOVE_PT - self._TALLEST_PT / 2, top + 2)
+            if i not in skip and top - self._ABOVE_PT <= self._chars[i].box[3] <= top + 2
             and box[0] - 4 <= (self._chars[i].box[0] + self._chars[i].box[2]) / 2 <= box[2]
         ]  # fmt: skip
         if not over:
             return None
         nearest = max(over, key=lambda i: (self._chars[i].box[3], -self._chars[i].box[0]))
-        seed = self._chars[nearest]
-        row = [i for i in usable if _on_line(self._chars[i], seed.box)]
-        start = min((i for i in over if _on_line(self._chars[i], seed.box)),
-                    key=lambda i: self._chars[i].box[0])  # fmt: skip
+        row = [i for i in self._row(nearest) if i not in skip]
+        start = min(set(over) & set(row), key=lambda i: self._chars[i].box[0])
         return self._text(self._phrase(start, row))
+
+    def _band(self, top: float, bottom: float) -> range:
+        """Indices of the characters whose vertical middle lies in [top, bottom]."""
+        return range(bisect_left(self._middles, top), bisect_right(self._middles, bottom))
+
+    def _line(self, box: Box) -> range:
+        """The characters on ``box``'s line: their middle within its height (±1 pt)."""
+        return self._band(box[1] - 1, box[3] + 1)
+
+    def _row(self, seed: int) -> list[int]:
+        """The characters on the seed character's own line: each one's middle within the
+        other's height, so small print tucked under a line stays out of it."""
+        middle = self._chars[seed].middle
+        return [
+            i for i in self._line(self._chars[seed].box)
+            if self._chars[i].box[1] - 1 <= middle <= self._chars[i].box[3] + 1
+        ]  # fmt: skip
+
+    def _widgets_on(self, box: Box) -> list[Box]:
+        return [w for w in self._widgets if w[1] - 1 <= box[3] + 1 and w[3] + 1 >= box[1] - 1]
 
     def _phrase(self, seed: int, row: list[int]) -> list[int]:
         """The characters of ``row`` joined to ``seed`` by gaps narrower than a letter."""
@@ -247,19 +278,13 @@ class LabelFinder:
         text = " ".join("".join(out).split())
         return text.strip(" :_.*…").strip() or None
 
-    def _blocked(self, x: float, char: Char) -> bool:
-        """Whether another widget on the char's line stands between it and ``x``."""
+    def _blocked(self, x: float, index: int, widgets: list[Box]) -> bool:
+        """Whether another widget on the character's line stands between it and ``x``."""
+        char = self._chars[index]
         lo, hi = sorted((x, (char.box[0] + char.box[2]) / 2))
         return any(
-            _on_line(char, w) and lo < (w[0] + w[2]) / 2 < hi and not (w[0] <= x <= w[2])
-            for w in self._widgets
+            w[1] - 1 <= char.middle <= w[3] + 1
+            and lo < (w[0] + w[2]) / 2 < hi
+            and not (w[0] <= x <= w[2])
+            for w in widgets
         )
-
-    def _in_widget(self, char: Char) -> bool:
-        cx = (char.box[0] + char.box[2]) / 2
-        return any(w[0] <= cx <= w[2] and w[1] <= char.middle <= w[3] for w in self._widgets)
-
-
-def _on_line(char: Char, box: Box) -> bool:
-    """Whether the character's vertical middle lies within ``box``'s height."""
-    return box[1] - 1 <= char.middle <= box[3] + 1
