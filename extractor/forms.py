@@ -48,6 +48,7 @@ __all__ = [
     "field_warnings",
     "form_type",
     "has_widgets",
+    "located_values",
     "open_page",
     "read_form",
     "read_page_fields",
@@ -375,6 +376,36 @@ def _field(group: list[tuple[Widget, str | None]], finder: LabelFinder, number: 
 
 def _option(widget: FormWidget) -> str:
     return widget.label or widget.export_value or "?"
+
+
+def located_values(field: FormField) -> tuple[tuple[str | bool, Box], ...]:
+    """What a field says, each with the box it stands in: what an answer is grounded on.
+
+    - text, combo box: the value, in the field's box;
+    - list box: each selected option (and all of them joined), in the field's box;
+    - check box: ``True``/``False`` for its tick, and its export value when ticked;
+    - radio group: the chosen option's caption and export value, in the ticked button's
+      box (a ``Literal`` answer matches either);
+    - signature: ``True``/``False`` for signed.
+
+    Hidden fields are included: the caller decides what a hidden value is worth.
+    """
+    box = field.box
+    if field.kind == "signature":
+        return ((bool(field.signed), box),)
+    if field.kind == "checkbox" and not field.options:
+        export = [(field.value, box)] if field.value else []
+        return ((bool(field.checked), box), *export)
+    if field.kind in _TOGGLES:
+        ticked = [w for w in field.widgets if w.checked and _option(w) in field.selected]
+        found: list[tuple[str | bool, Box]] = []
+        for widget in ticked:
+            found.extend(
+                (v, widget.box) for v in dict.fromkeys((widget.label, widget.export_value)) if v
+            )
+        return tuple(found)
+    values = [*field.selected, field.value] if field.kind == "listbox" else [field.value]
+    return tuple((v, box) for v in dict.fromkeys(values) if v)
 
 
 # -- the prompt section -----------------------------------------------------------------

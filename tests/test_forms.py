@@ -9,6 +9,7 @@ signature field).
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from extractor.forms import (
     field_warnings,
     form_type,
     has_widgets,
+    located_values,
     open_page,
     read_form,
     read_page_fields,
@@ -96,6 +98,27 @@ def test_appearances_holds_abc_ticked_boxes_and_every_choice_kind() -> None:
     assert fields["drop1"].label == "Dropdown"
     assert fields["combolist1"].label == "Combo as list"
     assert fields["text2"].label == "Potato"
+
+
+@needs_corpus
+def test_each_value_is_located_in_the_widget_that_shows_it() -> None:
+    form = read_form(QPDF / "qpdf_qtest_qpdf_appearances-1.pdf")
+    fields = by_name(form.fields)
+    r1 = fields["r1"]
+    second = r1.widgets[1].box  # r1-b, export value 2, is the ticked button
+    assert located_values(r1) == (("r1-b", second), ("2", second))
+    assert located_values(fields["checkbox2"]) == (
+        (True, fields["checkbox2"].box),
+        ("Yes", fields["checkbox2"].box),
+    )
+    assert located_values(fields["checkbox1"]) == ((False, fields["checkbox1"].box),)
+    assert located_values(fields["text"]) == (("abc", fields["text"].box),)
+    assert located_values(fields["list1"]) == (("1", fields["list1"].box),)
+    many = by_name(read_form(PDFIUM / "testing_resources_listbox_form.pdf").fields)
+    two = many["Listbox_MultiSelectMultipleIndices"]
+    assert [v for v, _ in located_values(two)] == ["Belgium", "Denmark", "Belgium, Denmark"]
+    # Fields cross from the reading workers to the parent process.
+    assert pickle.loads(pickle.dumps(form)) == form
 
 
 @needs_corpus
@@ -228,6 +251,7 @@ def test_a_radio_group_whose_buttons_all_say_on_takes_the_field_value() -> None:
     assert [w.checked for w in radio.widgets] == [True, True, True]
     assert (radio.value, radio.selected) == ("radio button 1", ("radio button 1",))
     assert radio.box == radio.widgets[0].box
+    assert located_values(radio) == (("radio button 1", radio.box), ("1", radio.box))
 
 
 @needs_corpus
