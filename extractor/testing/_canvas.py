@@ -5,7 +5,7 @@ Part of `extractor.testing.pdf`, which re-exports the public names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
@@ -158,6 +158,7 @@ class Raw:
     """Content-stream operators written as given (PDF user space, origin bottom-left)."""
 
     content: bytes
+    fonts: tuple[Font, ...] = ()
 
 
 Op = Text | Line | Rect | Image | Raw
@@ -265,9 +266,15 @@ class PdfPage:
         self.ops.append(op)
         return op
 
-    def raw(self, content: bytes) -> Raw:
-        """Append content-stream operators as they are (escape hatch)."""
-        op = Raw(content)
+    def raw(self, content: bytes, *, fonts: Sequence[Font] = ()) -> Raw:
+        """Append content-stream operators as they are (escape hatch).
+
+        ``fonts``: base-14 fonts the operators use, added to the page's resources under
+        the names `PdfWriter.font` gives (the first font of a document is ``/F1``).
+        """
+        op = Raw(content, tuple(fonts))
+        for font in op.fonts:
+            self._writer.font(font)
         self.ops.append(op)
         return op
 

@@ -245,7 +245,9 @@ class PdfWriter:
         self.set_object(self._info_number, f"<< {info} >>".encode("latin-1"))
 
     def _finish_page(self, page: PdfPage) -> None:
-        fonts = {self._fonts[op.font] for op in page.ops if isinstance(op, Text)}
+        used = [op.font for op in page.ops if isinstance(op, Text)]
+        used += [font for op in page.ops if isinstance(op, Raw) for font in op.fonts]
+        fonts = {self._fonts[font] for font in used}
         images = sorted({op.name for op in page.ops if isinstance(op, Image)})
         resources = "<<"
         if fonts:
