@@ -15,6 +15,7 @@ from extractor import ocr
 from extractor.ground import Grounding, field_confidence, ground, require_grounding_feedback
 from extractor.load import load
 from extractor.pages import Page, PageOptions, TextRun, read_pages
+from extractor.testing.pdf import PdfWriter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TEXT = PageOptions(mode="text", vision=False)
@@ -244,26 +245,12 @@ def test_scan_is_grounded_through_ocr_boxes() -> None:
 # -- hidden text ----------------------------------------------------------------------------
 
 
-def tiny_pdf(content: bytes, mediabox: bytes = b"0 0 300 420", rotate: int = 0) -> bytes:
-    """A one-page PDF (A6 unless told) with Helvetica and ``content`` as its content stream."""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [%s] /Rotate %d /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>" % (mediabox, rotate),
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref, size = len(out), len(objects) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
+def tiny_pdf(content: bytes, mediabox: Box = (0, 0, 300, 420), rotate: int = 0) -> bytes:
+    """A one-page PDF (A6 unless told) with Helvetica as /F1 and ``content`` as its content."""
+    writer = PdfWriter()
+    x0, y0, x1, y1 = mediabox
+    writer.page(x1 - x0, y1 - y0, origin=(x0, y0), rotate=rotate).raw(content, fonts=["Helvetica"])
+    return writer.to_bytes()
 
 
 HIDDEN = tiny_pdf(
@@ -307,7 +294,7 @@ VISIBLE_LINE = b"BT /F1 12 Tf %d %d Td (Invoice INV-42 from Acme Tooling Ltd) Tj
 
 
 def test_visible_text_on_a_page_whose_mediabox_is_offset() -> None:
-    pdf = tiny_pdf(VISIBLE_LINE % (130, 480), mediabox=b"100 100 400 520")
+    pdf = tiny_pdf(VISIBLE_LINE % (130, 480), mediabox=(100, 100, 400, 520))
     pages = read_pages(load(pdf), LAYER_ONLY)
     g = ground({"invoice_number": "INV-42"}, pages)["invoice_number"]
     assert g.status == "exact"

@@ -35,6 +35,7 @@ from extractor.isolate import PagesWorkerPool, prepare_isolated
 from extractor.load import Document
 from extractor.pages import Page
 from extractor.settings import PageOptions
+from extractor.testing.pdf import PdfWriter, deflate_repeated
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEXT = PageOptions(mode="text", ocr=False, vision=False)
@@ -59,59 +60,20 @@ def assert_works(pool: PagesWorkerPool) -> None:
     assert "RE-2024-0815" in pages[0].text
 
 
-# -- documents made by hand ------------------------------------------------------------------
+# -- documents made by hand (with the shared test writer, extractor.testing.pdf) ------------
 
 
-def make_pdf(*objects: bytes, trailer: bytes = b"") -> bytes:
-    """A PDF whose object ``i`` (1-based) is ``objects[i-1]``, with a correct xref table."""
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R %s >>\n" % (len(objects) + 1, trailer)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
-
-
-def stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), extra, data)
-
-
-def one_page_pdf(content: bytes, *, size: int = 612, extra: bytes = b"") -> bytes:
-    return make_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R >>" % (size, size),
-        stream(content, extra),
-    )
-
-
-def deflate_repeated(chunk: bytes, count: int) -> bytes:
-    """zlib data that inflates to ``chunk * count``, made in milliseconds.
-
-    After a full flush, deflate restarts from scratch, so every flushed copy of ``chunk``
-    compresses to the same bytes: compress it twice and repeat the second block.
-    """
-    compressor = zlib.compressobj(9)
-    first = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
-    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
-    assert first[2:] == block  # the first one carries the 2-byte zlib header
-    checksum = 1
-    for _ in range(count):
-        checksum = zlib.adler32(chunk, checksum)
-    end = compressor.flush()[:-4]  # the final empty block; its checksum covers 2 chunks only
-    return first + block * (count - 1) + end + struct.pack(">I", checksum)
+def one_page_pdf(content: bytes, *, size: int = 612) -> bytes:
+    writer = PdfWriter()
+    writer.page(size, size).raw(content)
+    return writer.to_bytes()
 
 
 def flate_bomb_pdf(inflated_mib: int) -> bytes:
     """About ``inflated_mib / 1000`` MiB on disk; its page content inflates to ``inflated_mib``."""
-    return one_page_pdf(
-        deflate_repeated(b" " * (1 << 20), inflated_mib), extra=b"/Filter /FlateDecode"
-    )
+    writer = PdfWriter()
+    writer.page(612, 612).encoded_content(deflate_repeated(b" " * (1 << 20), inflated_mib))
+    return writer.to_bytes()
 
 
 def png(width: int, height: int) -> bytes:
@@ -132,68 +94,22 @@ def png(width: int, height: int) -> bytes:
     )
 
 
-_PASSWORD_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
-
-
-def rc4(key: bytes, data: bytes) -> bytes:
-    state = list(range(256))
-    j = 0
-    for i in range(256):
-        j = (j + state[i] + key[i % len(key)]) & 255
-        state[i], state[j] = state[j], state[i]
-    i = j = 0
-    out = bytearray()
-    for byte in data:
-        i = (i + 1) & 255
-        j = (j + state[i]) & 255
-        state[i], state[j] = state[j], state[i]
-        out.append(byte ^ state[(state[i] + state[j]) & 255])
-    return bytes(out)
-
-
-def encrypted_pdf(user_password: bytes, text: bytes) -> bytes:
-    """A PDF encrypted with the standard security handler, revision 2 (40-bit RC4).
-
-    The algorithms are numbers 3.1-3.4 of the PDF 1.7 reference: the owner entry O, the
-    file key from the padded user password, U = RC4(key, pad), and a key per object.
-    """
-
-    def padded(password: bytes) -> bytes:
-        return (password + _PASSWORD_PAD)[:32]
-
-    doc_id, permissions = b"0123456789abcdef", -4
-    owner = rc4(hashlib.md5(padded(b"owner")).digest()[:5], padded(user_password))
-    salt = owner + struct.pack("<i", permissions) + doc_id
-    key = hashlib.md5(padded(user_password) + salt).digest()[:5]
-    object_key = hashlib.md5(key + struct.pack("<i", 4)[:3] + b"\0\0").digest()[:10]
-    content = b"BT /F1 24 Tf 72 700 Td (" + text + b") Tj ET"
-    hex_id = doc_id.hex().encode()
-    return make_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        stream(rc4(object_key, content)),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
-        % (owner.hex().encode(), rc4(key, _PASSWORD_PAD).hex().encode(), permissions),
-        trailer=b"/Encrypt 6 0 R /ID [<%s> <%s>]" % (hex_id, hex_id),
-    )
+def encrypted_pdf(user_password: bytes, text: str) -> bytes:
+    """A PDF encrypted with the standard security handler, revision 2 (40-bit RC4)."""
+    writer = PdfWriter(user_password=user_password)
+    writer.page(612, 792).text(72, 92, text, size=24)
+    return writer.to_bytes()
 
 
 def slow_pdf(pages: int = 400) -> bytes:
     """Hundreds of pages with text and shapes: seconds of rendering in vision mode."""
-    kids = b" ".join(b"%d 0 R" % (5 + n) for n in range(pages))
-    content = b"0.5 g 50 50 500 700 re f BT /F1 36 Tf 72 700 Td (Slow page) Tj ET " * 20
-    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R " \
-           b"/Resources << /Font << /F1 4 0 R >> >> >>"  # fmt: skip
-    return make_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
-        stream(content),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        *([page] * pages),
-    )
+    writer = PdfWriter()
+    for _ in range(pages):
+        page = writer.page(612, 792)
+        for _ in range(20):
+            page.rect(50, 42, 500, 700, stroke=None, fill=0.5)
+            page.text(72, 92, "Slow page", size=36)
+    return writer.to_bytes()
 
 
 # -- one classified error each -----------------------------------------------------------
@@ -250,7 +166,7 @@ def test_truncated_pdf(pool: PagesWorkerPool, tmp_path: Path) -> None:
 
 def test_encrypted_pdf_needs_the_password(pool: PagesWorkerPool, tmp_path: Path) -> None:
     path = tmp_path / "locked.pdf"
-    path.write_bytes(encrypted_pdf(b"secret", b"Hello encrypted world"))
+    path.write_bytes(encrypted_pdf(b"secret", "Hello encrypted world"))
     assert "--password" in str(expect(pool, path, EncryptedInput, "encrypted_input"))
     wrong = replace(TEXT, password="wrong")
     assert "wrong" in str(expect(pool, path, EncryptedInput, "encrypted_input", wrong))
@@ -281,21 +197,15 @@ def test_gigantic_page_hits_the_pixel_cap(pool: PagesWorkerPool) -> None:
 def test_crop_box_off_the_page_is_corrupt_not_internal(pool: PagesWorkerPool) -> None:
     # Found by the corpus sweep (pdfium's cropped_no_overlap.pdf): pypdfium2 raises a plain
     # ValueError when rendering it; the worker classifies it by where it was raised.
-    pdf = make_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /CropBox [700 0 800 100] "
-        b"/Contents 4 0 R >>",
-        stream(b"0 0 m 10 10 l S"),
-    )
+    writer = PdfWriter()
+    writer.page(612, 792, extra=b"/CropBox [700 0 800 100]").line(0, 792, 10, 782)
+    pdf = writer.to_bytes()
     expect(pool, pdf, CorruptInput, "corrupt_input", VISION)
 
 
 def test_a_previous_documents_password_error_does_not_leak() -> None:
-    locked = encrypted_pdf(b"secret", b"x")
-    no_pages = make_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"
-    )
+    locked = encrypted_pdf(b"secret", "x")
+    no_pages = PdfWriter().to_bytes()
     with PagesWorkerPool(1) as pool:  # one worker: both documents go through the same PDFium
         expect(pool, locked, EncryptedInput, "encrypted_input")
         with pytest.raises(InputError) as info:

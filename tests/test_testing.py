@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import threading
 import time
 from collections.abc import Iterator
@@ -292,3 +293,17 @@ def test_server_is_silent(capfd: pytest.CaptureFixture[str]) -> None:
         time.sleep(0.2)  # let the late reply hit the socket the client closed
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
+
+
+def test_the_package_keeps_its_public_names_and_examples() -> None:
+    # extractor.testing became a package (server + pdf); the old import path must hold.
+    import extractor.testing as package
+    import extractor.testing.server as server_module
+
+    assert (
+        package.__all__ == sorted(package.__all__) == ["RecordedRequest", "Reply", "ScriptedServer"]
+    )
+    assert package.ScriptedServer is server_module.ScriptedServer
+    for module in (package, server_module):
+        outcome = doctest.testmod(module)
+        assert outcome.attempted > 0 and outcome.failed == 0
