@@ -9,13 +9,17 @@ from the transport budget. When it runs out, the outcome keeps every attempt and
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import instructor
 from instructor.core.exceptions import InstructorRetryException
+from instructor.v2.core.providers import Provider as InstructorProvider
+from instructor.v2.core.response_model import prepare_response_model
+from instructor.v2.core.retry import retry_async
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
@@ -129,21 +133,38 @@ async def extract_with_repairs(
 
     hooks = instructor.hooks.Hooks()
     hooks.on("parse:error", on_parse_error)
-    patched = instructor.patch(create=create, mode=instructor.Mode.JSON_SCHEMA)
     try:
-        value = await cast(Any, patched)(
-            response_model=response_model or schema.model,
-            max_retries=max_repairs,
-            messages=messages,
-            hooks=hooks,
-            strict=False,
+        # instructor's retry loop itself, not its patched client: the patched client
+        # would rebuild the model's JSON schema on every request (the provider sends our
+        # strict one instead) and render every message as a Jinja template whenever a
+        # validation context is given, so a document printing "{{" would be rewritten.
+        value = await retry_async(
+            func=create,
+            response_model=_prepared(response_model or schema.model),
+            args=(),
+            kwargs={"messages": list(messages)},
             context=validation_context,
+            max_retries=max_repairs,
+            strict=False,
+            mode=instructor.Mode.JSON_SCHEMA,
+            provider=InstructorProvider.OPENAI,
+            hooks=hooks,
         )
     except InstructorRetryException as exc:
         return Outcome(None, _frozen(drafts), _classify(exc, drafts))
     except ExtractorError as exc:
         return Outcome(None, _frozen(drafts), exc)
+    if value is None:  # only for response_model=None, which we never pass
+        return Outcome(None, _frozen(drafts), InternalError("the repair loop gave no answer"))
     return Outcome(_as_user_model(value, schema.model), _frozen(drafts))
+
+
+@functools.cache
+def _prepared(model: type[BaseModel]) -> type[BaseModel]:
+    """instructor's subclass of ``model`` (it carries the parsing), made once per model."""
+    prepared = prepare_response_model(model)
+    assert prepared is not None
+    return prepared
 
 
 def _frozen(drafts: list[_Draft]) -> tuple[Attempt, ...]:

@@ -250,3 +250,23 @@ def test_a_shipped_schema_repairs_a_bad_date(server: ScriptedServer) -> None:
     assert "invoice_date" in server.requests[1].json["messages"][3]["content"]
     assert result.data == Invoice.model_validate(answer)
     assert type(result.data) is Invoice
+
+
+class Total(BaseModel):
+    total: float
+
+
+@pytest.mark.parametrize("printed", ["Total {{ 7*7 }} EUR", "{% if paid %}PAID{% endif %}"])
+def test_document_text_is_never_rendered_as_a_template(
+    server: ScriptedServer, printed: str
+) -> None:
+    # instructor's patched client renders every message as a Jinja template when it is
+    # given a validation context (we always give one); a document printing "{{" or "{%"
+    # must reach the model as printed, in the repair turn too, and must not fail.
+    server.script(Reply.chat('{"total": "x"}'), Reply.chat('{"total": 12.5}'))
+    document = f"Invoice\n{printed}\nAmount due 12.50\n".encode()
+    result = extract(document, Total, base_url=server.base_url, model="m")
+    assert result.status == "ok", result.error
+    assert result.data.total == 12.5
+    for request in server.requests:
+        assert printed in request.json["messages"][1]["content"]
