@@ -214,8 +214,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="extractor-faults-") as folder:
         paths = make_docs(Path(folder), args.copies)
         bound_s = len(paths) / min(args.rate, args.concurrency / args.latency)
-        print(f"{len(paths)} invoices, R={args.rate}/s, L={args.latency} s, C={args.concurrency}, "
-              f"{args.error_rate:.0%} HTTP 500s: bound {bound_s:.1f} s; client {args.client}")  # fmt: skip
+        print(
+            f"{len(paths)} invoices, R={args.rate}/s, L={args.latency} s, "
+            f"C={args.concurrency}, {args.error_rate:.0%} HTTP 500s: bound {bound_s:.1f} s; "
+            f"client {args.client}"
+        )
         for repeat in range(args.repeats):
             run = one_run(paths, args)
             runs.append(run)
