@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from extractor.checks import checked_model, kept_despite_rules, rule_warnings
 from extractor.errors import DocumentTimeout, ExtractionFailed
-from extractor.ground import ground, grounded_model
+from extractor.ground import ground
 from extractor.load import Source
 from extractor.pages import Page
 from extractor.prompt import build_messages, estimate_tokens, split_pages
@@ -23,6 +24,7 @@ from extractor.providers.pricing import cost_of
 from extractor.reading import prepare
 from extractor.repair import error_reasons, extract_with_repairs, total_usage
 from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result
+from extractor.rules import check, failures
 from extractor.schema import SchemaSpec
 from extractor.settings import PageOptions, Sampling, Settings
 
@@ -44,6 +46,7 @@ class _Doc:
     warnings: list[str] = field(default_factory=list)
     grounding: dict[str, dict[str, Any]] = field(default_factory=dict)
     confidence: dict[str, float] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def page_options(settings: Settings, provider: Provider) -> PageOptions:
@@ -105,7 +108,9 @@ async def _run(
     groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
     doc.requests = len(groups)
     answers: list[BaseModel] = []
-    checked = grounded_model(schema.model) if settings.require_grounding else None
+    checked = checked_model(
+        schema.model, rules=len(groups) == 1, grounding=settings.require_grounding
+    )
     for group in groups:
         messages = build_messages(
             schema, group, source_name=os.path.basename(document.source), total_pages=len(pages)
@@ -116,23 +121,59 @@ async def _run(
             first_number=len(doc.attempts) + 1,
         )  # fmt: skip
         doc.attempts.extend(outcome.attempts)
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.value is not None
-        answers.append(outcome.value)
+        answers.append(_answer(outcome.value, outcome.error, schema, group, settings, doc))
     value = answers[0] if len(answers) == 1 else _merged(answers, schema, doc)
     _ground(value, pages, doc)
     return value
 
 
+def _answer(
+    value: BaseModel | None,
+    error: Exception | None,
+    schema: SchemaSpec,
+    group: list[Page],
+    settings: Settings,
+    doc: _Doc,
+) -> BaseModel:
+    """A group's validated answer; when the repairs ran out only because business rules
+    still fail, its last answer (the record shows the failed rules)."""
+    if error is None:
+        assert value is not None
+        return value
+    if isinstance(error, ExtractionFailed) and len(group) == doc.pages:
+        kept = kept_despite_rules(
+            schema.model, error.last_output, group, grounding=settings.require_grounding
+        )
+        if kept is not None:
+            doc.warnings.append(
+                f"kept the answer after {len(doc.attempts)} attempt(s) although business "
+                "rules still fail (see checks)"
+            )
+            return kept
+    raise error
+
+
 def _ground(value: BaseModel, pages: list[Page], doc: _Doc) -> None:
     repaired = len(doc.attempts) > doc.requests
     found = ground(value.model_dump(mode="json"), pages, repaired=repaired)
+    results = check(value)
+    doc.checks = [result.as_dict() for result in results]
+    doc.warnings.extend(rule_warnings(results))
+    doubtful = {path for result in failures(results) for path in result.fields}
     doc.grounding = {path: g.as_dict() for path, g in found.items()}
-    doc.confidence = {path: g.confidence for path, g in found.items()}
+    doc.confidence = {
+        path: round(g.confidence * (0.5 if _involved(path, doubtful) else 1.0), 4)
+        for path, g in found.items()
+    }
     hidden = [path for path, g in found.items() if g.status == "hidden_only"]
     if hidden:
         doc.warnings.append("found only in text a reader cannot see: " + ", ".join(hidden[:10]))
+
+
+def _involved(path: str, fields: set[str]) -> bool:
+    """Whether ``path`` is one of ``fields`` or inside one (``line_items[0].amount`` is in
+    ``line_items``)."""
+    return any(path == f or path.startswith((f + ".", f + "[")) for f in fields)
 
 
 def _merged(answers: list[BaseModel], schema: SchemaSpec, doc: _Doc) -> BaseModel:
@@ -220,4 +261,5 @@ def _provenance(doc: _Doc, index: int, provider: Provider, started: float) -> di
         "warnings": doc.warnings,
         "grounding": doc.grounding,
         "confidence": doc.confidence,
+        "checks": doc.checks,
     }

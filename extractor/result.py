@@ -28,6 +28,7 @@ M = TypeVar("M")
 RECORD_KEYS = (
     "index", "source", "sha256", "status", "data", "error", "provider", "model", "attempts",
     "usage", "cost_usd", "pages", "requests", "latency_s", "warnings", "grounding", "confidence",
+    "checks",
 )  # fmt: skip
 
 
@@ -138,8 +139,10 @@ class _Record(BaseModel):
         grounding: per value path (``line_items[0].amount``), where it stands in the
             document: page, matched text, box, status (exact, normalized, fuzzy,
             hidden_only, not_found).
-        confidence: per value path, a 0–1 score from grounding and repairs, to route
-            doubtful values to review.
+        confidence: per value path, a 0–1 score from grounding, repairs and business
+            rules, to route doubtful values to review.
+        checks: every business rule of the schema on the answer: name, status (passed,
+            failed, skipped), a message with the numbers, the value paths involved.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -158,6 +161,7 @@ class _Record(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     grounding: dict[str, dict[str, Any]] = Field(default_factory=dict)
     confidence: dict[str, float] = Field(default_factory=dict)
+    checks: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def repairs(self) -> int:

@@ -97,6 +97,7 @@ class RuleSpec:
     name: str
     fields: tuple[str, ...]
     method: str
+    as_printed: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,15 @@ class CheckResult:
         status: passed, failed or skipped.
         message: one line naming the rule (and the item) with the numbers.
         fields: value paths involved, as grounding names them (``line_items[2].amount``).
+        as_printed: the rule was declared ``as_printed``: a failure is the document's
+            when the value stands on the page exactly so (a misprinted IBAN).
     """
 
     name: str
     status: Status
     message: str
     fields: tuple[str, ...] = field(default_factory=tuple)
+    as_printed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe form for records."""
@@ -128,7 +132,9 @@ class CheckResult:
 _Method = TypeVar("_Method", bound=Callable[[Any], Verdict])
 
 
-def rule(name: str | None = None, *, fields: Sequence[str] = ()) -> Callable[[_Method], _Method]:
+def rule(
+    name: str | None = None, *, fields: Sequence[str] = (), as_printed: bool = False
+) -> Callable[[_Method], _Method]:
     """Declare a model method as a named business rule.
 
     Args:
@@ -136,6 +142,9 @@ def rule(name: str | None = None, *, fields: Sequence[str] = ()) -> Callable[[_M
             unique per model.
         fields: the model fields the rule needs; when one is None (or an empty list or
             string) the rule is skipped as not applicable, without being called.
+        as_printed: a value that fails the rule but stands on the page exactly as
+            answered is the document's fault (a misprinted IBAN or VAT id), so the
+            failure is reported without asking the model to repair it.
 
     Example:
         >>> from pydantic import BaseModel
@@ -151,7 +160,7 @@ def rule(name: str | None = None, *, fields: Sequence[str] = ()) -> Callable[[_M
     """
 
     def declare(method: _Method) -> _Method:
-        spec = RuleSpec(name or method.__name__, tuple(fields), method.__name__)
+        spec = RuleSpec(name or method.__name__, tuple(fields), method.__name__, as_printed)
         setattr(method, _MARK, spec)
         return method
 
@@ -230,14 +239,14 @@ def _run(instance: BaseModel, spec: RuleSpec, prefix: str) -> CheckResult:
     missing = [name for name in spec.fields if _missing(getattr(instance, name, None))]
     if missing:
         message = f"{label}: not applicable, {' and '.join(missing)} missing"
-        return CheckResult(spec.name, Status.SKIPPED, message, paths)
+        return CheckResult(spec.name, Status.SKIPPED, message, paths, spec.as_printed)
     verdict = getattr(instance, spec.method)()
     if not isinstance(verdict, Verdict):
         raise TypeError(f"rule {spec.name!r} returned {type(verdict).__name__}, not a Verdict")
     if verdict.fields:
         paths = tuple(prefix + name for name in verdict.fields)
     message = f"{label}: {verdict.detail}" if verdict.detail else f"{label}: {verdict.status.value}"
-    return CheckResult(spec.name, verdict.status, message, paths)
+    return CheckResult(spec.name, verdict.status, message, paths, spec.as_printed)
 
 
 def failures(results: Iterable[CheckResult]) -> list[CheckResult]:

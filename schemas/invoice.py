@@ -126,12 +126,12 @@ class Invoice(BaseModel):
         assert self.invoice_date is not None and self.due_date is not None
         return rulebook.dates_in_order(self.invoice_date, self.due_date)
 
-    @rule("iban_is_valid", fields=("iban",))
+    @rule("iban_is_valid", fields=("iban",), as_printed=True)
     def _iban(self) -> Verdict:
         assert self.iban is not None
         return rulebook.iban_is_valid(self.iban)
 
-    @rule("seller_vat_id_is_well_formed", fields=("seller_vat_id",))
+    @rule("seller_vat_id_is_well_formed", fields=("seller_vat_id",), as_printed=True)
     def _vat_id(self) -> Verdict:
         assert self.seller_vat_id is not None
         return rulebook.vat_id_is_well_formed(self.seller_vat_id)

@@ -1,0 +1,126 @@
+"""Checks beyond the schema's types: business rules and grounding, as repair feedback.
+
+The repair loop validates each answer with a *checked* subclass of the user's model: its
+one extra validator runs the model's business rules (:mod:`extractor.rules`) and, when
+asked, requires every value to stand somewhere a reader can see it
+(:mod:`extractor.ground`). A failure goes back to the model as repair feedback that names
+the rule and the numbers.
+
+The two differ once the repairs are spent. An answer that still breaks a rule is kept
+(the document may well be inconsistent: a misprinted IBAN, an unlisted surcharge): the
+record stays ``ok``, with every rule's result in ``checks``, a warning, and lower
+confidence on the fields involved. An answer with values found nowhere stays an error.
+
+A rule declared ``as_printed`` (IBAN, VAT id) is not sent back when its value stands on
+the page exactly as answered: the model read it right, the document is wrong, and asking
+again would only cost money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from pydantic import BaseModel, ValidationError, ValidationInfo, create_model, model_validator
+
+from extractor.ground import Grounding, ground, require_grounding_feedback
+from extractor.pages import Page
+from extractor.rules import CheckResult, check, failures, rules_of
+
+__all__ = ["checked_model", "has_rules", "kept_despite_rules", "rule_warnings", "to_repair"]
+
+_PRINTED = ("exact", "normalized")
+_CHECKED: dict[tuple[type[BaseModel], bool, bool], type[BaseModel]] = {}
+
+
+def has_rules(model: type[BaseModel]) -> bool:
+    """Whether ``model`` or a model nested in it declares business rules."""
+    if rules_of(model):
+        return True
+    for info in model.model_fields.values():
+        for kind in _models_in(info.annotation):
+            if kind is not model and has_rules(kind):
+                return True
+    return False
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def to_repair(
+    results: Sequence[CheckResult], groundings: dict[str, Grounding] | None
+) -> list[CheckResult]:
+    """The failed rules worth sending back: not the ``as_printed`` ones whose values all
+    stand on the page as answered."""
+    repair = []
+    for result in failures(results):
+        printed = groundings is not None and all(
+            path in groundings and groundings[path].status in _PRINTED for path in result.fields
+        )
+        if not (result.as_printed and printed and result.fields):
+            repair.append(result)
+    return repair
+
+
+def checked_model(
+    model: type[BaseModel], *, rules: bool = True, grounding: bool = False
+) -> type[BaseModel]:
+    """``model`` plus one validator that fails on broken rules (with ``rules``) and on
+    values found nowhere in the pages given as validation context ``{"pages": [...]}``
+    (with ``grounding``).
+
+    The model itself when there is nothing to check. (A part of a document sent in page
+    groups is not checked against the rules: its totals may stand in another part.)
+    """
+    rules = rules and has_rules(model)
+    if not grounding and not rules:
+        return model
+    key = (model, rules, grounding)
+    if key not in _CHECKED:
+
+        def checked(self: BaseModel, info: ValidationInfo) -> BaseModel:
+            pages: list[Page] | None = (info.context or {}).get("pages")
+            data = self.model_dump(mode="json")
+            found = ground(data, pages) if pages else None
+            broken = to_repair(check(self), found) if rules else []
+            problems = []
+            if broken:
+                problems.append(
+                    "business rules are broken; correct the values you misread (the "
+                    "document's own figures usually agree):\n"
+                    + "\n".join(result.message for result in broken)
+                )
+            if grounding and found is not None:
+                problems.extend(require_grounding_feedback(found))
+            if problems:
+                raise ValueError("\n".join(problems))
+            return self
+
+        validators = cast(dict[str, Any], {"checked": model_validator(mode="after")(checked)})
+        _CHECKED[key] = create_model(model.__name__, __base__=model, __validators__=validators)
+    return _CHECKED[key]
+
+
+def kept_despite_rules(
+    model: type[BaseModel], raw: str | None, pages: list[Page], *, grounding: bool
+) -> BaseModel | None:
+    """The last answer of a spent repair budget, when only business rules held it back:
+    it validates against ``model`` and (with ``grounding``) every value stands somewhere.
+    None otherwise."""
+    if raw is None:
+        return None
+    try:
+        value = model.model_validate_json(raw)
+    except ValidationError:
+        return None
+    if grounding and require_grounding_feedback(ground(value.model_dump(mode="json"), pages)):
+        return None
+    return value if failures(check(value)) else None
+
+
+def rule_warnings(results: Sequence[CheckResult]) -> list[str]:
+    """One warning per failed rule, for the record."""
+    return [f"business rule failed: {result.message}" for result in failures(results)]
