@@ -31,7 +31,7 @@ def test_records_say_where_each_value_stands(fixtures: Path) -> None:
 
 def test_an_invented_value_is_flagged_with_low_confidence(fixtures: Path) -> None:
     # a well-formed IBAN (its rule passes, so no repair is asked) that the page never shows
-    invented = dict(_truth(fixtures), iban="DE89370400440532013000")
+    invented = dict(_truth(fixtures), iban="GB82WEST12345698765432")
     with ScriptedServer([Reply.chat(json.dumps(invented))]) as server:
         result = extract(fixtures / "invoice.pdf", Invoice, base_url=server.base_url, model="m")
     assert result.ok  # without --require-grounding the value stays, flagged
