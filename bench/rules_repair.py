@@ -21,7 +21,6 @@ import argparse
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from _common import ROOT, machine, revision, write_result
@@ -69,8 +68,8 @@ def main() -> int:
         first = _corrupted(truth, args.corrupt)
         if first is None:
             continue
-        right = json.dumps(_answer(truth))
-        with ScriptedServer([Reply.chat(json.dumps(first))], lambda _: Reply.chat(right)) as s:
+        right = Reply.chat(json.dumps(_answer(truth)))
+        with ScriptedServer([Reply.chat(json.dumps(first))], lambda _, r=right: r) as s:
             result = extract(truth_path.with_suffix(".pdf"), Invoice, base_url=s.base_url,
                              model="m", retries=0)  # fmt: skip
         data = result.record()["data"] or {}

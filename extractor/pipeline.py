@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from extractor.checks import checked_model, kept_despite_rules, rule_warnings
-from extractor.errors import DocumentTimeout, ExtractionFailed
+from extractor.errors import DocumentTimeout, ExtractionFailed, OutputTruncated
 from extractor.ground import ground
 from extractor.load import Source
 from extractor.pages import Page
@@ -27,6 +27,15 @@ from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result
 from extractor.rules import check, failures
 from extractor.schema import SchemaSpec
 from extractor.settings import PageOptions, Sampling, Settings
+from extractor.windows import (
+    answer_estimate,
+    header_spec,
+    join_lists,
+    list_fields,
+    list_spec,
+    page_windows,
+    rows_beyond,
+)
 
 if TYPE_CHECKING:
     from extractor.isolate import PagesWorkerPool
@@ -105,26 +114,110 @@ async def _run(
     sampling = _sampling_for(provider, settings.sampling)
     budget = _prompt_budget(provider, sampling)
     pages = _fit_pages(pages, budget, doc.warnings)
-    groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
-    doc.requests = len(groups)
-    answers: list[BaseModel] = []
-    checked = checked_model(
-        schema.model, rules=len(groups) == 1, grounding=settings.require_grounding
-    )
-    for group in groups:
-        messages = build_messages(
-            schema, group, source_name=os.path.basename(document.source), total_pages=len(pages)
-        )
-        outcome = await extract_with_repairs(
-            provider, messages, schema, sampling, max_repairs=settings.max_repairs,
-            validation_context={"pages": group}, response_model=checked,
-            first_number=len(doc.attempts) + 1,
-        )  # fmt: skip
-        doc.attempts.extend(outcome.attempts)
-        answers.append(_answer(outcome.value, outcome.error, schema, group, settings, doc))
-    value = answers[0] if len(answers) == 1 else _merged(answers, schema, doc)
+    job = _Job(schema, provider, settings, sampling, budget, pages, doc)
+    value = await job.extract()
     _ground(value, pages, doc)
     return value
+
+
+@dataclass
+class _Job:
+    """One document's requests: the whole document at once, or header and page windows."""
+
+    schema: SchemaSpec
+    provider: Provider
+    settings: Settings
+    sampling: Sampling
+    budget: int  # prompt tokens one request may carry
+    pages: list[Page]
+    doc: _Doc
+
+    @property
+    def answer_budget(self) -> int:
+        return int(0.8 * (self.sampling.max_tokens or 4096))
+
+    async def extract(self) -> BaseModel:
+        lists = list_fields(self.schema.model)
+        several = lists and len(self.pages) > 1
+        if several and answer_estimate(self.pages) > self.answer_budget:
+            return await self.windowed("its lists would not fit one answer")
+        try:
+            value = await self.whole()
+        except OutputTruncated:
+            if not lists:
+                raise
+            return await self.windowed("the answer was cut at the token limit")
+        if several and _cut_short(value, self.pages, lists):
+            return await self.windowed("its lists end before rows on later pages")
+        return value
+
+    async def whole(self) -> BaseModel:
+        groups = split_pages(
+            self.pages, max_images=self.provider.max_images, max_tokens=self.budget
+        )
+        self.doc.requests += len(groups)
+        answers = [await self.ask(self.schema, group, rules=len(groups) == 1) for group in groups]
+        return answers[0] if len(answers) == 1 else _merged(answers, self.schema, self.doc)
+
+    async def windowed(self, why: str) -> BaseModel:
+        self.doc.warnings.append(
+            f"the document was read in page windows ({why}): its header in one request, "
+            "its lists page window by page window"
+        )
+        header = header_spec(self.schema)
+        header_groups = split_pages(
+            self.pages, max_images=self.provider.max_images, max_tokens=self.budget
+        )
+        windows = page_windows(
+            self.pages, answer_budget=self.answer_budget, prompt_budget=self.budget,
+            max_images=self.provider.max_images,
+        )  # fmt: skip
+        self.doc.requests += len(header_groups) + len(windows)
+        heads = [await self.ask(header, group) for group in header_groups]
+        merged, conflicts = merge_partials([h.model_dump(mode="json") for h in heads])
+        self.doc.warnings.extend(conflicts)
+        lists = list_spec(self.schema)
+        parts = [
+            (await self.ask(lists, window, note=_WINDOW_NOTE)).model_dump(mode="json")
+            for window in windows
+        ]
+        merged.update(join_lists(parts, list_fields(self.schema.model)))
+        try:
+            return self.schema.model.model_validate(merged)
+        except ValidationError as exc:
+            raise ExtractionFailed(
+                "the joined answer of the page windows is invalid",
+                reasons=tuple(error_reasons(exc)),
+            ) from None
+
+    async def ask(
+        self, spec: SchemaSpec, group: list[Page], *, rules: bool = False, note: str | None = None
+    ) -> BaseModel:
+        messages = build_messages(spec, group, total_pages=len(self.pages), note=note)
+        checked = checked_model(spec.model, rules=rules, grounding=self.settings.require_grounding)
+        outcome = await extract_with_repairs(
+            self.provider, messages, spec, self.sampling,
+            max_repairs=self.settings.max_repairs, validation_context={"pages": group},
+            response_model=checked, first_number=len(self.doc.attempts) + 1,
+        )  # fmt: skip
+        self.doc.attempts.extend(outcome.attempts)
+        return _answer(outcome.value, outcome.error, spec, group, self.settings, self.doc)
+
+
+_WINDOW_NOTE = (
+    "Extract only the items printed on these pages, in the order printed. A table may "
+    "continue from an earlier page or onto a later one: give the rows these pages show, "
+    "and leave out carried-forward, subtotal and total lines."
+)
+_ROWS_AFTER_THE_LIST = 5  # row-like lines after a list's last item that make it suspect
+
+
+def _cut_short(value: BaseModel, pages: list[Page], lists: list[str]) -> bool:
+    """Whether a list of ``value`` ends on a page after which table rows still follow."""
+    data = value.model_dump(mode="json")
+    found = ground({name: data.get(name) or [] for name in lists}, pages)
+    last = max((g.page or 0 for g in found.values() if g.page is not None), default=0)
+    return rows_beyond(pages, last) >= _ROWS_AFTER_THE_LIST
 
 
 def _answer(

@@ -18,7 +18,7 @@ from extractor.schema import SchemaSpec
 
 __all__ = ["PROMPT_VERSION", "build_messages", "estimate_tokens", "split_pages", "system_prompt"]
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: no file name in the prompt; notes for page windows
 
 _INSTRUCTIONS = """\
 You extract structured data from documents.
@@ -100,11 +100,16 @@ def build_messages(
     schema: SchemaSpec,
     pages: Sequence[Page],
     *,
-    source_name: str,
     total_pages: int,
+    note: str | None = None,
     include_system_schema: bool = False,
 ) -> list[dict[str, Any]]:
-    """The chat messages for one request over ``pages``."""
+    """The chat messages for one request over ``pages``.
+
+    The file name is not sent: models copied it into answers (a receipt's company), and a
+    name can carry instructions that nobody sees in the document. ``note`` adds a line to
+    the request (what to extract from these pages, when it is not everything).
+    """
     system = system_prompt(schema)
     if include_system_schema:
         import json
@@ -112,9 +117,11 @@ def build_messages(
         system += "\n\nJSON schema:\n" + json.dumps(schema.json_schema, separators=(",", ":"))
     numbers = [p.number for p in pages]
     span = f"page {numbers[0]}" if len(numbers) == 1 else f"pages {numbers[0]}–{numbers[-1]}"
-    header = f"Document: {source_name} ({span} of {total_pages})."
+    header = f"The document ({span} of {total_pages})."
     if len(pages) < total_pages:
         header += " Other pages are sent separately; extract what these pages show."
+    if note:
+        header += " " + note
     parts: list[dict[str, Any]] = [{"type": "text", "text": header}]
     for page in pages:
         label = f"--- page {page.number}"

@@ -9,6 +9,7 @@ from the transport budget. When it runs out, the outcome keeps every attempt and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -24,10 +25,12 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from extractor.errors import (
+    EmptyOutput,
     ExtractionFailed,
     ExtractorError,
     InternalError,
     ModelError,
+    OutputTruncated,
     ProviderError,
 )
 from extractor.providers.base import Completion, Provider
@@ -108,22 +111,8 @@ async def extract_with_repairs(
     error, or :class:`~extractor.errors.ExtractionFailed` (still invalid after the
     repairs, with the last output and reasons) comes back as ``Outcome.error``.
     """
-    drafts: list[_Draft] = []
-
-    async def create(*, messages: list[dict[str, Any]], **_ignored: Any) -> ChatCompletion:
-        # instructor passes its own response_format; the provider sends our strict one.
-        draft = _Draft(number=first_number + len(drafts))
-        drafts.append(draft)
-        started = time.perf_counter()
-        try:
-            completion = await provider.complete(messages, schema, sampling)
-        except ExtractorError as exc:
-            draft.latency_s = time.perf_counter() - started
-            _record_failure(draft, exc)
-            raise
-        draft.latency_s = time.perf_counter() - started
-        _record(draft, completion)
-        return _as_openai(completion)
+    asker = _Asker(provider, schema, sampling, first_number, budget=max_repairs + 1)
+    drafts = asker.drafts
 
     def on_parse_error(error: Exception, **_metadata: Any) -> None:
         if isinstance(error, ValidationError):
@@ -139,7 +128,7 @@ async def extract_with_repairs(
         # strict one instead) and render every message as a Jinja template whenever a
         # validation context is given, so a document printing "{{" would be rewritten.
         value = await retry_async(
-            func=create,
+            func=asker.create,
             response_model=_prepared(response_model or schema.model),
             args=(),
             kwargs={"messages": list(messages)},
@@ -157,6 +146,98 @@ async def extract_with_repairs(
     if value is None:  # only for response_model=None, which we never pass
         return Outcome(None, _frozen(drafts), InternalError("the repair loop gave no answer"))
     return Outcome(_as_user_model(value, schema.model), _frozen(drafts))
+
+
+_COMPACT = (
+    "Your last answer was cut off at the length limit. Answer again with the same JSON, "
+    "written compactly: no indentation, no line breaks, no spaces between tokens."
+)
+_VARIED_TEMPERATURE = 0.4
+
+
+class _Asker:
+    """Sends the requests of one repair loop and records each as a draft attempt.
+
+    Inside the repair budget (every request counts) it also retries what validation
+    never sees: an empty answer is asked again as it was; an answer cut at the token
+    limit is asked again with twice the limit (up to the provider's cap), then for
+    compact JSON; and after the same invalid answer twice at temperature 0 the request
+    is varied (a higher temperature), since asking the same again would buy the same
+    answer a third time.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        schema: SchemaSpec,
+        sampling: Sampling,
+        first_number: int,
+        *,
+        budget: int,
+    ) -> None:
+        self.provider, self.schema, self.sampling = provider, schema, sampling
+        self.first_number, self.budget = first_number, budget
+        self.drafts: list[_Draft] = []
+
+    async def create(self, *, messages: list[dict[str, Any]], **_ignored: Any) -> ChatCompletion:
+        # instructor passes its own response_format; the provider sends our strict one.
+        sampling = self._varied(self.sampling)
+        extra: list[dict[str, Any]] = []
+        while True:
+            if len(self.drafts) >= self.budget:
+                raise self._spent()
+            try:
+                return _as_openai(await self._send(messages + extra, sampling))
+            except EmptyOutput:
+                if len(self.drafts) >= self.budget:
+                    raise
+            except OutputTruncated:
+                if len(self.drafts) >= self.budget:
+                    raise
+                larger = self._larger(sampling)
+                if larger is None:
+                    extra = [{"role": "user", "content": _COMPACT}]
+                else:
+                    sampling = larger
+
+    async def _send(self, messages: list[dict[str, Any]], sampling: Sampling) -> Completion:
+        draft = _Draft(number=self.first_number + len(self.drafts))
+        self.drafts.append(draft)
+        started = time.perf_counter()
+        try:
+            completion = await self.provider.complete(messages, self.schema, sampling)
+        except ExtractorError as exc:
+            draft.latency_s = time.perf_counter() - started
+            _record_failure(draft, exc)
+            raise
+        draft.latency_s = time.perf_counter() - started
+        _record(draft, completion)
+        return completion
+
+    def _larger(self, sampling: Sampling) -> Sampling | None:
+        """Twice the answer limit, within the provider's cap; None when at the cap."""
+        current = sampling.max_tokens or 4096
+        cap = self.provider.max_output_tokens or 32_768
+        if current >= cap:
+            return None
+        return dataclasses.replace(sampling, max_tokens=min(cap, current * 2))
+
+    def _varied(self, sampling: Sampling) -> Sampling:
+        """A higher temperature after two identical invalid answers at temperature 0."""
+        last = [d for d in self.drafts[-2:] if d.errors and d.raw_output is not None]
+        deterministic = not sampling.temperature
+        if deterministic and len(last) == 2 and last[0].raw_output == last[1].raw_output:
+            return dataclasses.replace(sampling, temperature=_VARIED_TEMPERATURE)
+        return sampling
+
+    def _spent(self) -> ExtractorError:
+        last = self.drafts[-1] if self.drafts else None
+        reasons = tuple(last.errors) if last else ()
+        return ExtractionFailed(
+            f"no valid answer within {self.budget} attempt(s): " + "; ".join(reasons[:5]),
+            last_output=last.raw_output if last else None,
+            reasons=reasons,
+        )
 
 
 @functools.cache

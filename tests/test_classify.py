@@ -39,10 +39,12 @@ def server() -> Iterator[ScriptedServer]:
         yield srv
 
 
-def run(server: ScriptedServer, provider: str = "openrouter", **options: Any) -> Any:
+def run(
+    server: ScriptedServer, provider: str = "openrouter", schema: str = "invoice", **options: Any
+) -> Any:
     options.setdefault("retry", POLICY)
     return extract(
-        FIXTURES / "invoice.pdf", "invoice", provider=provider, base_url=server.base_url,
+        FIXTURES / "invoice.pdf", schema, provider=provider, base_url=server.base_url,
         api_key=KEY, **options,
     )  # fmt: skip
 
@@ -114,11 +116,7 @@ def test_a_retried_failure_then_success_is_ok(
 # Answers that are complete but useless: no transport retry, no repair.
 CUT_OFF = Reply.chat('{"invoice_number": "RE-2024', finish_reason="length")
 FINAL = [
-    pytest.param(Reply.chat(""), "empty_output", id="empty-content"),
-    pytest.param(Reply.chat(None), "empty_output", id="null-content"),
-    pytest.param(Reply.chat("  \n "), "empty_output", id="blank-content"),
     pytest.param(Reply.chat(None, finish_reason="content_filter"), "content_filtered", id="filter"),
-    pytest.param(CUT_OFF, "output_truncated", id="length"),
     pytest.param(Reply(json=["not", "a", "completion"]), "malformed_response", id="not-an-object"),
     pytest.param(Reply.error(401, f"Incorrect API key provided: {KEY}"), "auth_error", id="401"),
     pytest.param(Reply.error(402, "Insufficient credits"), "auth_error", id="402"),
@@ -141,6 +139,65 @@ def test_final_failures_are_not_retried(
     assert attempt.transport_retries == 0
 
 
+# Answers that may come out right when asked again: retried within the repair budget.
+EMPTY = [
+    pytest.param(Reply.chat(""), id="empty-content"),
+    pytest.param(Reply.chat(None), id="null-content"),
+    pytest.param(Reply.chat("  \n "), id="blank-content"),
+]
+
+
+@pytest.mark.parametrize("reply", EMPTY)
+def test_an_empty_answer_is_asked_again_within_the_repair_budget(
+    server: ScriptedServer, reply: Reply
+) -> None:
+    server.script(reply, Reply.chat(VALID))
+    result = run(server)
+    assert result.status == "ok", result.error
+    assert [a.errors[0].split(":")[0] for a in result.attempts[:1]] == ["empty_output"]
+    first, second = server.requests
+    assert first.json == second.json, "the same request, as it was"
+
+
+@pytest.mark.parametrize("reply", EMPTY)
+def test_empty_answers_use_up_the_repair_budget_and_no_more(
+    server: ScriptedServer, reply: Reply
+) -> None:
+    server.script(*[reply] * 3)
+    result = run(server, max_repairs=2)
+    assert_error_record(result, "empty_output")
+    assert server.calls == 3 and len(result.attempts) == 3
+
+
+def test_a_cut_answer_is_asked_again_with_a_larger_limit(server: ScriptedServer) -> None:
+    server.script(CUT_OFF, Reply.chat(VALID))
+    result = run(server)
+    assert result.status == "ok", result.error
+    assert [r.json["max_tokens"] for r in server.requests] == [4096, 8192]
+    assert result.attempts[0].finish_reason == "length"
+
+
+def test_at_the_providers_cap_a_cut_answer_is_asked_for_compact_json(
+    server: ScriptedServer,
+) -> None:
+    server.script(CUT_OFF, CUT_OFF, CUT_OFF)
+    # (a schema without lists: for one with lists, a cut answer is then asked for in parts)
+    result = run(server, schema="receipt", max_tokens=32_768)
+    assert_error_record(result, "output_truncated")
+    assert [r.json["max_tokens"] for r in server.requests] == [32_768] * 3
+    last_turn = server.requests[1].json["messages"][-1]
+    assert last_turn["role"] == "user" and "compactly" in last_turn["content"]
+
+
+def test_the_same_invalid_answer_twice_varies_the_third_request(server: ScriptedServer) -> None:
+    invalid = '{"invoice_number": 7}'
+    server.responder = lambda r: Reply.chat(invalid if not r.json["temperature"] else VALID)
+    result = run(server)
+    assert result.status == "ok", result.error
+    temperatures = [r.json["temperature"] for r in server.requests]
+    assert temperatures[:2] == [0.0, 0.0] and temperatures[2] > 0
+
+
 def test_auth_errors_say_what_to_do_without_the_key(server: ScriptedServer) -> None:
     hints = {401: "check the API key", 402: "add credits", 403: "access denied"}
     for status, hint in hints.items():
@@ -156,7 +213,7 @@ def test_model_errors_keep_usage_and_output(server: ScriptedServer) -> None:
     partial = '{"invoice_number": "RE-2024-0815", "line_items": [{"descr'
     server.script(Reply.chat(partial, finish_reason="length", prompt_tokens=900,
                              completion_tokens=4096, cost=0.0123))  # fmt: skip
-    result = run(server)
+    result = run(server, schema="receipt", max_repairs=0)
     assert_error_record(result, "output_truncated")
     assert result.error.last_output == partial
     assert result.attempts[0].raw_output == partial

@@ -144,7 +144,7 @@ def test_a_changed_job_is_refused_unless_fresh(server: ScriptedServer, docs: Pat
 def test_retry_failed_redoes_only_the_errors(server: ScriptedServer, docs: Path) -> None:
     out = docs.parent / "r.jsonl"
     server.responder = lambda req: (
-        Reply.chat("not json") if "notes.txt" in json.dumps(req.json) else _good(req)
+        Reply.chat("not json") if "Invoice RE-1," in json.dumps(req.json) else _good(req)
     )
     assert (
         _extract(server, str(docs), "-s", "invoice", "-o", str(out), "--max-repairs", "0")[0] == 1

@@ -184,7 +184,7 @@ def mixed_sources(tmp_path: Path) -> list[tuple[Any, str]]:
 def slow_first(request: RecordedRequest) -> Reply:
     """The first input's answer comes last, so results arrive out of input order."""
     reply = answer_from_document(request)
-    if "Document: invoice.pdf" in json.dumps(request.json["messages"][1]["content"]):
+    if "RE-2024-0815" in json.dumps(request.json["messages"][1]["content"]):  # invoice.pdf
         return Reply(json=reply.json, delay=0.4)
     return reply
 

@@ -220,6 +220,13 @@ def test_the_model_the_provider_reports_is_recorded(server: ScriptedServer) -> N
     assert result.cost_usd == 0.5
 
 
+class Header(BaseModel):
+    """Bill without its list (a cut answer to a schema with lists is asked for in parts)."""
+
+    invoice_number: str
+    total_amount: float
+
+
 def test_a_failed_attempt_after_a_repair_still_counts(server: ScriptedServer) -> None:
     """A validation failure, then an answer cut off at the token limit: both are paid for."""
     server.script(
@@ -227,7 +234,7 @@ def test_a_failed_attempt_after_a_repair_still_counts(server: ScriptedServer) ->
         Reply.chat('{"invoice_number": "RE-', model=SEED_MODEL, finish_reason="length",
                    prompt_tokens=900, completion_tokens=4096, cost=0.02),
     )  # fmt: skip
-    result = run(server)
+    result = run(server, Header, max_repairs=1)
     assert server.calls == 2
     assert result.status == "error"
     assert result.error.type == "output_truncated"

@@ -301,7 +301,14 @@ def test_the_package_keeps_its_public_names_and_examples() -> None:
     import extractor.testing.server as server_module
 
     assert (
-        package.__all__ == sorted(package.__all__) == ["RecordedRequest", "Reply", "ScriptedServer"]
+        package.__all__
+        == sorted(package.__all__)
+        == [
+            "RecordedRequest",
+            "Reply",
+            "ScriptedServer",
+            "TruthModel",
+        ]
     )
     assert package.ScriptedServer is server_module.ScriptedServer
     for module in (package, server_module):

@@ -224,7 +224,8 @@ def test_messages_carry_the_text_layer(server: ScriptedServer) -> None:
     assert system["role"] == "system" and "invoice_number" in system["content"]
     assert user["role"] == "user"
     assert isinstance(user["content"], str)  # text only: a plain string
-    assert "Document: invoice.pdf (page 1 of 1)." in user["content"]
+    assert user["content"].startswith("The document (page 1 of 1).")
+    assert "invoice.pdf" not in json.dumps(body), "the file name is never sent"
     assert "RE-2024-0815" in user["content"]
     assert "DE89 3704 0044 0532 0130 00" in user["content"]
 

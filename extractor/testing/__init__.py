@@ -2,6 +2,8 @@
 
 - `ScriptedServer` (with `Reply` and `RecordedRequest`): a real OpenAI-compatible HTTP
   server on 127.0.0.1 that answers from a script.
+- `TruthModel`: a responder for it that plays a model knowing the document's truth but
+  answering only what each request shows, cut at its ``max_tokens``.
 - `extractor.testing.pdf`: a small PDF writer for test documents (base-14 fonts, text at
   positions, glyph-by-glyph text, hidden text, lines, JPEG images, raw objects).
 
@@ -12,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from extractor.testing.oracle import TruthModel
 from extractor.testing.server import RecordedRequest, Reply, ScriptedServer
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedServer"]
+__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "TruthModel"]
