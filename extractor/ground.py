@@ -6,10 +6,11 @@ looked up in the pages' text runs and gets a :class:`Grounding` with one status:
 - ``exact``: the value's own characters, case included (a number in its plain form:
   ``1468.46``, or ``12`` for ``12.0``). Case-insensitive matches count as normalized, so
   exact always means character for character.
-- ``normalized``: a usual printed form: ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing
-  zeros up to 4 decimals: ``86,5500``), ISO dates as ``15.03.2024`` / ``03/15/2024`` /
-  ``15 March 2024`` / …, ids without their spaces (``DE89 3704 …``), currency codes as
-  symbols, other case/spacing.
+- ``normalized``: a usual printed form, as :mod:`extractor.formats` prints it (the forms
+  evaluation reads back): ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing zeros up to
+  4 decimals: ``86,5500``), ISO dates as ``15.03.2024`` / ``03/15/2024`` / ``15 March 2024``
+  / ``15. März 2024`` / …, ids without their spaces (``DE89 3704 …``), currency codes as
+  their symbols or names (``€``, ``RM``) and back, other case/spacing.
 - ``fuzzy``: text of 4+ characters (not dates or numbers) whose best approximate substring
   has a normalised Levenshtein similarity of at least 0.8.
 - ``hidden_only``: found only in text a reader cannot see; ``not_found``.
@@ -30,19 +31,19 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
-from extractor.pages import Page, TextRun
+from extractor import formats
+from extractor.pages import Box, Page, TextRun
 
 __all__ = [
     "Grounding",
@@ -54,18 +55,8 @@ __all__ = [
 ]
 
 Status = Literal["exact", "normalized", "fuzzy", "not_found", "hidden_only"]
-Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
 FUZZY_MIN = 0.8
 
-_CURRENCIES = {"EUR": "€", "GBP": "£", "USD": "$ US$", "JPY": "¥ 円", "CNY": "¥ 元", "INR": "₹",
-               "MYR": "RM", "CHF": "Fr. SFr.", "KRW": "₩", "RUB": "₽", "TRY": "₺", "ILS": "₪",
-               "PLN": "zł", "VND": "₫", "THB": "฿", "PHP": "₱", "NGN": "₦", "UAH": "₴"}  # fmt: skip
-_MONTHS = (  # one string per language, January to December
-    "january february march april may june july august september october november december",
-    "januar februar märz april mai juni juli august september oktober november dezember",
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
-    "januari februari maart april mei juni juli augustus september oktober november december",
-)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMERIC = re.compile(r"-?\d+(\.\d+)?")
 _DASHES = dict.fromkeys(map(ord, "‐‑‒–—−"), "-") | dict.fromkeys(map(ord, "‘’‚′"), "'")
@@ -306,40 +297,30 @@ def _needles(value: Any) -> tuple[list[_Needle], str | None]:
     text = " ".join(str(value).split())
     day = _iso_date(text)
     if day is not None:
-        return [_Needle(0, "raw", text)] + [_Needle(1, "folded", f) for f in _date_forms(day)], None
+        forms = [_Needle(1, "folded", _fold(f)) for f in formats.date_forms(day)]
+        return [_Needle(0, "raw", text), *forms], None
     needles = [_Needle(0, "raw", text), _Needle(1, "folded", _fold(text))]
     compact = _view(text, compact=True).text
     if len(compact) >= 4:  # ids printed in groups; shorter ones would match anywhere
         needles.append(_Needle(1, "compact", compact))
-    needles += [_Needle(1, "raw", symbol) for symbol in _CURRENCIES.get(text.upper(), "").split()]
-    needles += [_Needle(1, "folded", code.casefold()) for code, symbols in _CURRENCIES.items()
-                if text in symbols.split()]  # fmt: skip
+    if text.upper() in formats.CURRENCIES:  # a code: look for its symbols and names too
+        needles += [_Needle(1, "folded", _fold(f)) for f in formats.CURRENCIES[text.upper()]]
+    else:  # a symbol or name: look for the codes it stands for
+        needles += [_Needle(1, "folded", c.casefold()) for c in formats.currency_codes(text)]
     if _NUMERIC.fullmatch(text):  # a number sent as a string: its printed forms, no fuzzy
         return needles + [replace(n, tier=1) for n in _number_needles(Decimal(text))], None
     return needles, _fold(text) if len(_fold(text)) >= 4 else None
 
 
 def _number_needles(value: int | float | Decimal) -> list[_Needle]:
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
+    number = formats.to_decimal(value)
+    if number is None:
         return []
-    if not number.is_finite():
-        return []
-    exact = {format(number, "f")}
-    if number == number.to_integral_value():
-        exact.add(str(int(number)))
-    decimals = max(0, -int(number.normalize().as_tuple().exponent))
-    forms: set[str] = set()
-    # 2 places as amounts are printed, up to 4 as unit prices often are (``86,5500``).
-    for places in {decimals, *range(max(decimals, 2), 5)}:
-        whole, _, frac = format(abs(number), f".{places}f").partition(".")
-        for point, seps in ((".", ", '\u00a0\u202f"), (",", ". \u00a0\u202f")):
-            for head in {whole, *(f"{int(whole):,}".replace(",", sep) for sep in seps)}:
-                forms.update([f"{head}{point}{frac}"] if frac else [head, f"{head},-", head + ".-"])
-    if number < 0:
-        forms = {f"{sign}{f}" for f in forms for sign in "-−"} | {f"({f})" for f in forms} | forms
-    strict = decimals == 0
+    exact = formats.plain_forms(number)
+    forms = formats.amount_forms(number)
+    if number < 0:  # a discount is often printed without its sign ("Rabatt 12,50")
+        forms |= formats.amount_forms(-number)
+    strict = number == number.to_integral_value()  # "A4" is no place for 4
     normalized = [_Needle(1, "raw", f, strict and not {",", "."} & set(f)) for f in forms - exact]
     return [_Needle(0, "raw", f, strict) for f in exact] + normalized
 
@@ -349,23 +330,6 @@ def _iso_date(text: str) -> date | None:
         return date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
     except ValueError:
         return None
-
-
-def _date_forms(day: date) -> list[str]:
-    d, m, y = day.day, day.month, day.year
-    forms: set[str] = {f"{y}/{m:02d}/{d:02d}"}
-    for dd, mm in itertools.product({str(d), f"{d:02d}"}, {str(m), f"{m:02d}"}):
-        for sep, year in itertools.product("./-", (str(y), f"{y % 100:02d}")):
-            forms.update((f"{dd}{sep}{mm}{sep}{year}", f"{mm}{sep}{dd}{sep}{year}"))
-    for dd, names in itertools.product({str(d), f"{d:02d}"}, _MONTHS):
-        name = names.split()[m - 1]
-        for month in {name, name[:3], name[:3] + "."}:
-            forms.update((f"{dd} {month} {y}", f"{dd}. {month} {y}", f"{month} {dd}, {y}",
-                          f"{month} {dd} {y}", f"{dd}-{month}-{y}"))  # fmt: skip
-    suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
-    name = _MONTHS[0].split()[m - 1]
-    forms.update((f"{d}{suffix} {name} {y}", f"{name} {d}{suffix}, {y}"))
-    return sorted(_fold(f) for f in forms)
 
 
 # -- finding it -----------------------------------------------------------------------------

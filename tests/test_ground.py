@@ -342,3 +342,12 @@ def test_as_dict_is_json_ready(invoice: list[Page]) -> None:
         "status", "page", "text", "box", "occurrences", "similarity", "confidence"
     }  # fmt: skip
     assert len(records["iban"]["box"]) == 4 and records["missing"]["box"] is None
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import extractor.ground
+
+    result = doctest.testmod(extractor.ground)
+    assert result.attempted >= 3 and result.failed == 0

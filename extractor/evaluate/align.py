@@ -26,6 +26,7 @@ from extractor.evaluate.matching import (
     canonical,
     field_kind,
     is_empty,
+    match_value,
     normalized_anls,
 )
 
@@ -106,6 +107,8 @@ class _Item:
                 continue
             if kind is FieldKind.TEXT and isinstance(expected, tuple) and isinstance(guess, tuple):
                 total += normalized_anls(expected[1], guess[1])
+            elif kind is FieldKind.CURRENCY:  # "¥" may be yen or yuan: not one canonical form
+                total += match_value(kind, self.values[path], pred.values[path]).similarity
             else:
                 total += float(expected == guess)
         return total / len(self.kinds)

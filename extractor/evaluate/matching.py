@@ -5,7 +5,7 @@ Kinds, picked from the truth value and the field's name (:func:`field_kind`):
 ========  ===================================================  ==========================
 kind      when                                                 correct when
 ========  ===================================================  ==========================
-currency  the field is called ``currency`` (or ``*_currency``)  same ISO code (``€`` = EUR)
+currency  the field is called ``currency`` (or ``*_currency``)  a form of the code (€=EUR)
 id        ``iban``, ``bic``, ``*_id``, ``*_number``, …         equal without spaces/case
 number    the truth is a number, or a numeric string in an     equal to the cent
           amount-like field (``total``, ``*_amount``, …)
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from extractor.evaluate.normalize import (
+    currency_matches,
     normalize_currency,
     normalize_id,
     normalize_text,
@@ -240,7 +241,10 @@ def match_value(
     if kind is FieldKind.DATE:
         return _equal_parsed(truth, prediction, parse_date)
     if kind is FieldKind.CURRENCY:
-        return _equal_parsed(truth, prediction, normalize_currency)
+        verdict = currency_matches(truth, prediction)
+        if verdict is not None:
+            return _binary(verdict)
+        return _binary(normalize_text(truth) == normalize_text(prediction))
     if kind is FieldKind.ID:
         return _binary(normalize_id(truth) == normalize_id(prediction))
     if kind is FieldKind.EXACT:
