@@ -162,15 +162,21 @@ def _ordinal(day: int) -> str:
 
 def date_forms(day: datetime.date) -> list[str]:
     """The ways ``day`` is printed: numerals in day- and month-first order with ``.``,
-    ``/`` or ``-`` and 4- or 2-digit years, year-first, and with a month name in any
-    language of :data:`MONTHS` (lower case; compare case-insensitively).
+    ``/`` or ``-`` and 4- or 2-digit years, year-first, eight digits (``15032024``,
+    ``20240315``), and with a month name in any language of :data:`MONTHS` (lower case;
+    compare case-insensitively).
 
     >>> forms = date_forms(datetime.date(2024, 3, 5))
     >>> all(f in forms for f in ("05.03.2024", "3/5/24", "5. märz 2024", "5 de marzo de 2024"))
     True
     """
     d, m, y = day.day, day.month, day.year
-    forms = {f"{y}/{m:02d}/{d:02d}", f"{y}.{m:02d}.{d:02d}"}
+    forms = {
+        f"{y}/{m:02d}/{d:02d}",
+        f"{y}.{m:02d}.{d:02d}",
+        f"{d:02d}{m:02d}{y}",
+        f"{y}{m:02d}{d:02d}",
+    }
     days, months, years = {str(d), f"{d:02d}"}, {str(m), f"{m:02d}"}, (str(y), f"{y % 100:02d}")
     for dd, mm, sep, year in itertools.product(days, months, "./-", years):
         forms.update((f"{dd}{sep}{mm}{sep}{year}", f"{mm}{sep}{dd}{sep}{year}"))
@@ -179,6 +185,7 @@ def date_forms(day: datetime.date) -> list[str]:
     for dd, name in itertools.product(days, names):
         forms.update((f"{dd} {name} {y}", f"{dd}. {name} {y}", f"{name} {dd}, {y}",
                       f"{name} {dd} {y}", f"{dd}-{name}-{y}", f"{dd}-{name}-{y % 100:02d}",
+                      f"{dd} {name} {y % 100:02d}",
                       f"{dd} de {name} de {y}"))  # fmt: skip
     english = MONTHS["en"][m - 1][0]
     forms.update((f"{d}{_ordinal(d)} {english} {y}", f"{english} {d}{_ordinal(d)}, {y}"))
@@ -189,6 +196,7 @@ def date_forms(day: datetime.date) -> list[str]:
 
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?")
 _YEAR_FIRST = re.compile(r"(\d{4})[./](\d{1,2})[./](\d{1,2})")
+_EIGHT_DIGITS = re.compile(r"\d{8}")
 _NUMERALS = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?:[T ,].*)?")
 _NAMED = re.compile(
     r"(?<![^\W_])(?:(?P<d1>\d{1,2})(?:st|nd|rd|th|er)?\.?[\s/-]*(?:de\s+)?"
@@ -208,27 +216,40 @@ def date_readings(text: str) -> list[datetime.date]:
     """Every date ``text`` may print, the usual reading first (numerals day-first).
 
     Accepts ISO dates (and datetimes), ``2024/03/15``, numerals with ``.``, ``/`` or ``-``
-    and 4- or 2-digit years, and dates with a month name (``March 15, 2024``,
-    ``15. März 2024``, ``15 de marzo de 2024``, ``Friday, March 15, 2024``).
+    and 4- or 2-digit years, eight digits (``15032024``, ``20240315``), and dates with a
+    month name (``March 15, 2024``, ``15. März 2024``, ``15 de marzo de 2024``,
+    ``Friday, March 15, 2024``, ``28 Mar 18``).
 
     >>> date_readings("03/04/2024")
     [datetime.date(2024, 4, 3), datetime.date(2024, 3, 4)]
     """
     text = _SPACE.sub(" ", text.strip())
+    return _numeric_readings(text) or _named_reading(text)
+
+
+def _numeric_readings(text: str) -> list[datetime.date]:
     for pattern in (_ISO, _YEAR_FIRST):
         if match := pattern.fullmatch(text):
             year, month, day = (int(g) for g in match.groups()[:3])
             return [d for d in (_make_date(year, month, day),) if d]
+    if _EIGHT_DIGITS.fullmatch(text):  # 27032018 (day first) or 20180327 (year first)
+        eight = (_make_date(int(text[4:]), int(text[2:4]), int(text[:2])),
+                 _make_date(int(text[:4]), int(text[4:6]), int(text[6:])))  # fmt: skip
+        return list(dict.fromkeys(d for d in eight if d and 1900 <= d.year < 2100))
     if match := _NUMERALS.fullmatch(text):
         first, second, year = int(match[1]), int(match[3]), int(match[4])
         readings = (_make_date(year, second, first), _make_date(year, first, second))
         return list(dict.fromkeys(d for d in readings if d))
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    for match in _NAMED.finditer(folded):
-        named = _MONTH_OF.get(match["m1"] or match["m2"])
-        if named is not None:
-            day_text, year_text = match["d1"] or match["d2"], match["y1"] or match["y2"]
-            found = _make_date(int(year_text), named, int(day_text))
+    return []
+
+
+def _named_reading(text: str) -> list[datetime.date]:
+    # finditer, not fullmatch: tolerate a weekday or words around ("Friday, March 15, 2024")
+    for match in _NAMED.finditer(unicodedata.normalize("NFKC", text).casefold()):
+        month = _MONTH_OF.get(match["m1"] or match["m2"])
+        if month is not None:
+            day, year = match["d1"] or match["d2"], match["y1"] or match["y2"]
+            found = _make_date(int(year), month, int(day))
             return [found] if found else []
     return []
 

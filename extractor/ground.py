@@ -59,6 +59,7 @@ FUZZY_MIN = 0.8
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMERIC = re.compile(r"-?\d+(\.\d+)?")
+_TIME = re.compile(r"\d{1,2}:\d{2}(?!\d)")
 _DASHES = dict.fromkeys(map(ord, "‐‑‒–—−"), "-") | dict.fromkeys(map(ord, "‘’‚′"), "'")
 _GROUP = ".,'\u00a0\u202f"  # characters that may join the digit groups of one number
 
@@ -288,6 +289,7 @@ class _Needle:
     view: Literal["raw", "folded", "compact"]
     text: str
     strict: bool = False  # an integer: letters may not touch it either ("A4" is not 4)
+    timed: bool = False  # a date: a time may follow without a space (OCR: "30-06-201822:16")
 
 
 def _needles(value: Any) -> tuple[list[_Needle], str | None]:
@@ -297,8 +299,9 @@ def _needles(value: Any) -> tuple[list[_Needle], str | None]:
     text = " ".join(str(value).split())
     day = _iso_date(text)
     if day is not None:
-        forms = [_Needle(1, "folded", _fold(f)) for f in formats.date_forms(day)]
-        return [_Needle(0, "raw", text), *forms], None
+        forms = [_Needle(1, "folded", _fold(f), strict=f.isdigit(), timed=True)
+                 for f in formats.date_forms(day)]  # fmt: skip
+        return [_Needle(0, "raw", text, timed=True), *forms], None
     needles = [_Needle(0, "raw", text), _Needle(1, "folded", _fold(text))]
     compact = _view(text, compact=True).text
     if len(compact) >= 4:  # ids printed in groups; shorter ones would match anywhere
@@ -354,10 +357,14 @@ def _glued(a: str, b: str, strict: bool) -> bool:
     return same or (strict and a.isalnum() and b.isalnum())
 
 
-def _clear_edges(text: str, start: int, end: int, strict: bool) -> bool:
-    """The span is not part of a longer word or number (``12`` inside ``12.03.2024``)."""
+def _clear_edges(text: str, start: int, end: int, needle: _Needle) -> bool:
+    """The span is not part of a longer word or number (``12`` inside ``12.03.2024``), but
+    a date may touch the time after it (``30-06-201822:16:06``)."""
+    strict = needle.strict
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
+    if needle.timed and after.isdigit() and _TIME.match(text, end):
+        after = " "
     if _glued(before, text[start], strict) or _glued(text[end - 1], after, strict):
         return False
     if text[start].isdigit() and before in _GROUP and text[max(start - 2, 0)].isdigit():
@@ -371,7 +378,7 @@ def _find(t: _Text, needle: _Needle) -> Iterator[_Match]:
     i = hay.find(needle.text) if size else -1
     while i >= 0:
         start, end = (i, i + size) if not view else (view.index[i], view.index[i + size - 1] + 1)
-        if _clear_edges(t.text, start, end, needle.strict):
+        if _clear_edges(t.text, start, end, needle):
             box = _span_box(t, start, end)
             yield _Match(needle.tier, t.visible, t.page, start, end, t.text[start:end], box)
         i = hay.find(needle.text, i + 1)

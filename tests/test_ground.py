@@ -242,6 +242,56 @@ def test_scan_is_grounded_through_ocr_boxes() -> None:
     assert abs(number.box[1] / pages[0].height - printed[1] / 841.89) < 0.03
 
 
+RECEIPTS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "receipts"
+
+
+def ocr_line_page(*lines: str) -> list[Page]:
+    """A scanned page as OCR gives it: one run per line, boxed."""
+    runs = tuple(TextRun(line, (40.0, 60.0 + 30 * i, 420.0, 80.0 + 30 * i))
+                 for i, line in enumerate(lines))  # fmt: skip
+    return [Page(1, 600, 900, text="\n".join(lines), text_source="ocr", runs=runs)]
+
+
+@pytest.mark.parametrize(
+    ("printed", "text"),
+    [
+        ("Date:30-06-201822:16:06 Cashier 3", "30-06-2018"),
+        ("30/06/2018 22:16", "30/06/2018"),
+        ("Tarikh: 30-06-18", "30-06-18"),
+        ("30/06/20185:57:07PM", "30/06/2018"),
+        ("30 Jun 18 18:32:36", "30 Jun 18"),
+        ("Date 30062018 No CS-20243", "30062018"),
+    ],
+)
+def test_ocr_dates_glued_to_times_or_short_are_found(printed: str, text: str) -> None:
+    found = ground({"date": "2018-06-30"}, ocr_line_page("TOTAL 9.00", printed))["date"]
+    assert (found.status, found.text) == ("normalized", text)
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (12, "12.03.2024"),
+        ("2018-06-30", "30-06-2018223"),  # no time follows: a longer number
+        ("2020-06-30", "30-06-201822:16:06"),  # the year is 2018, not 20 followed by a time
+        (2018, "30-06-201822:16:06"),
+        ("2018-06-30", "INV30062018"),  # eight digits must stand alone
+    ],
+)
+def test_numbers_and_dates_inside_longer_ones_stay_not_found(value: object, printed: str) -> None:
+    assert ground({"v": value}, ocr_line_page(printed))["v"].status == "not_found"
+
+
+@pytest.mark.skipif(not ocr.available(), reason="OCR engine not installed")
+@pytest.mark.skipif(not RECEIPTS.is_dir(), reason="needs ../shared/eval/receipts")
+def test_a_real_receipts_ocr_date_glued_to_its_time_is_found() -> None:
+    pages = read_pages(load(RECEIPTS / "sroie_043.jpg"), PageOptions(mode="auto", vision=False))
+    truth_date = json.loads((RECEIPTS / "sroie_043.json").read_text())["date"]
+    found = ground({"date": truth_date}, pages)["date"]
+    assert (found.status, found.text) == ("normalized", "10-03-2018")
+    assert found.box is not None and "10-03-2018" in pages[0].text
+
+
 # -- hidden text ----------------------------------------------------------------------------
 
 
