@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -42,7 +43,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
-from extractor import formats
+from extractor import formats, fuzzy
 from extractor.pages import Box, Page, TextRun
 
 __all__ = [
@@ -242,14 +243,26 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().translate(_DASHES)
 
 
+@functools.lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    """:func:`_fold` of one character, any whitespace as a plain space (cached: pages
+    repeat few distinct characters, and views fold every one of them)."""
+    return "".join(" " if c.isspace() else c for c in _fold(ch))
+
+
 def _view(text: str, *, compact: bool) -> _View:
     chars: list[str] = []
     index: list[int] = []
+    spaced = True  # leading whitespace is dropped, runs of it collapse to one space
     for i, ch in enumerate(text):
-        for c in _fold(ch):
-            if c.isspace() and (compact or not chars or chars[-1] == " "):
-                continue
-            chars.append(" " if c.isspace() else c)
+        for c in _fold_char(ch):
+            if c == " ":
+                if compact or spaced:
+                    continue
+                spaced = True
+            else:
+                spaced = False
+            chars.append(c)
             index.append(i)
     return _View("".join(chars), tuple(index))
 
@@ -423,47 +436,13 @@ def _choose(matches: list[_Match], anchor: _Match | None, used: set[Any]) -> _Ma
     return min(matches, key=rank, default=None)
 
 
-# -- fuzzy: Myers' bit-parallel approximate matching, O(len(text)) big-integer steps ---------
+# -- fuzzy -----------------------------------------------------------------------------------
 
 
 def _fuzzy(t: _Text, pattern: str) -> _Match | None:
-    hay = t.folded.text
-    distance, end = _myers(pattern, hay, anchored=False)
-    if end < 0 or 1 - distance / len(pattern) < FUZZY_MIN:
+    span = fuzzy.best_span(pattern, t.folded.text, FUZZY_MIN)
+    if span is None:
         return None
-    # Anchored at that end, the reversed search finds where the best span starts, and its
-    # exact Levenshtein distance to the pattern.
-    window = hay[max(0, end + 1 - len(pattern) - distance) : end + 1][::-1]
-    distance, back = _myers(pattern[::-1], window, anchored=True)
-    similarity = 1 - distance / max(len(pattern), back + 1)
-    if similarity < FUZZY_MIN:
-        return None
-    start, stop = t.folded.index[end - back], t.folded.index[end] + 1
+    start, stop = t.folded.index[span.start], t.folded.index[span.end - 1] + 1
     box = _span_box(t, start, stop)
-    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, similarity)
-
-
-def _myers(pattern: str, text: str, *, anchored: bool) -> tuple[int, int]:
-    """Least edit distance from ``pattern`` to a substring of ``text``, and where it ends
-    (-1: nowhere below ``len(pattern)``); ``anchored``: the substring starts at ``text[0]``."""
-    m = len(pattern)
-    full, high = (1 << m) - 1, 1 << (m - 1)
-    peq: dict[str, int] = {}
-    for i, ch in enumerate(pattern):
-        peq[ch] = peq.get(ch, 0) | (1 << i)
-    pv, mv, score, carry = full, 0, m, int(anchored)
-    best, best_end = m, -1
-    for j, ch in enumerate(text):
-        eq = peq.get(ch, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = mv | (~(xh | pv) & full)
-        mh = pv & xh
-        score += 1 if ph & high else -1 if mh & high else 0
-        ph = ((ph << 1) | carry) & full
-        mh = (mh << 1) & full
-        pv = mh | (~(xv | ph) & full)
-        mv = ph & xv
-        if score < best:
-            best, best_end = score, j
-    return best, best_end
+    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, span.similarity)

@@ -6,6 +6,7 @@ Where a value should stand is worked out independently with PDFium's character b
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -290,6 +291,30 @@ def test_a_real_receipts_ocr_date_glued_to_its_time_is_found() -> None:
     found = ground({"date": truth_date}, pages)["date"]
     assert (found.status, found.text) == ("normalized", "10-03-2018")
     assert found.box is not None and "10-03-2018" in pages[0].text
+
+
+def long_text(size: int, seed: int) -> str:
+    rng = random.Random(seed)
+    words = ("invoice", "total", "net", "tax", "due", "seller", "buyer", "city", "bank")
+    lines, length = [], 0
+    while length < size:
+        lines.append(" ".join(f"{rng.choice(words)}{rng.randrange(1000)}" for _ in range(6)))
+        length += len(lines[-1]) + 1
+    return "\n".join(lines)
+
+
+def test_a_very_long_value_is_located_or_not_found_as_a_short_one_is() -> None:
+    text = long_text(120_000, seed=1)
+    pages = ocr_line_page(*text.split("\n"))
+    slipped = "".join("#" if i % 50 == 25 and c.isalnum() else c for i, c in enumerate(text))
+    found = ground({"same": text, "slipped": slipped, "other": long_text(120_000, seed=2),
+                    "longer": text + " " + text}, pages)  # fmt: skip
+    assert found["same"].status == "normalized"  # its line breaks are spaces in the value
+    assert found["slipped"].status == "fuzzy"
+    assert 0.97 < found["slipped"].similarity < 0.99
+    assert found["slipped"].text == text and found["slipped"].box == found["same"].box
+    assert found["other"].status == "not_found"
+    assert found["longer"].status == "not_found"
 
 
 # -- hidden text ----------------------------------------------------------------------------
