@@ -29,6 +29,7 @@ from extractor.evaluate import (
     load_truth,
     score,
 )
+from extractor.evaluate.align import align_items
 from extractor.evaluate.matching import levenshtein, match_value
 from extractor.evaluate.normalize import (
     normalize_currency,
@@ -400,6 +401,25 @@ def test_line_items_are_aligned_then_scored_per_subfield() -> None:
         "line_items[1].amount",
     )
     assert (wrong_amount.expected, wrong_amount.predicted) == (10.0, 11.0)
+
+
+def test_items_are_paired_by_description_before_numbers() -> None:
+    # zf_XML-Rechnung_FX_XRECHNUNG_Einfach's items; the model read one description right
+    # with wrong numbers, and invented a "Schweinesteak" that shares the unit price 5.50.
+    truth_items = [item("Trennblätter A4", 20, 9.9, 198.0), item("Joghurt Banane", 50, 5.5, 275.0)]
+    predicted = [item("Schweinesteak", 1, 5.5, 5.5), item("Joghurt Banane", 5, 55.0, 27.5)]
+    assert align_items(truth_items, predicted, "line_items") == [(1, 1)]
+    report = score([rec("a", {"line_items": predicted})], {"a": {"line_items": truth_items}})
+    assert counts(report, "line_items.description") == (1, 1, 1)  # Joghurt right, steak extra
+    assert counts(report, "line_items.unit_price") == (0, 2, 2)  # no credit for the 5.50
+    # alone, the steak is still no Joghurt: a shared number does not make a pair
+    assert align_items(truth_items, predicted[:1], "line_items") == []
+    # numbers decide between equally named items
+    twins = [item("joghurt banane", 1, 1.0, 1.0), item("Joghurt Banane", 50, 5.5, 99.0)]
+    assert align_items(truth_items[1:], twins, "line_items") == [(0, 1)]
+    # without descriptions, numbers pair the items
+    bare = [{"quantity": 20, "amount": 198.0}, {"quantity": 50, "amount": 275.0}]
+    assert align_items(truth_items, bare[::-1], "line_items") == [(0, 1), (1, 0)]
 
 
 def test_no_predicted_items_are_all_missed_and_no_true_items_all_extra() -> None:

@@ -94,6 +94,7 @@ def _stats_row(name: str, stats: FieldStats) -> list[str]:
         _fmt(stats.precision),
         _fmt(stats.recall),
         _fmt(stats.f1),
+        _fmt(stats.exact.f1 if stats.exact else None),
         _fmt(stats.mean_anls),
         str(stats.n),
     ]
@@ -103,12 +104,17 @@ def _report_table(report: EvalReport, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("field", no_wrap=True)
     table.add_column("kind", style="dim")
-    for name in ("P", "R", "F1", "ANLS", "n"):
+    for name in ("P", "R", "F1", "F1 exact", "ANLS", "n"):
         table.add_column(name, justify="right")
     for name, stats in report.fields.items():
         table.add_row(*_stats_row(name, stats))
     table.add_section()
     table.add_row(*_stats_row("overall (micro)", report.overall), style="bold")
+    table.caption = (
+        f"F1: free text right at ANLS ≥ {report.text_threshold:g}. "
+        "F1 exact: only when equal up to case and spacing."
+    )
+    table.caption_justify = "left"
     return table
 
 

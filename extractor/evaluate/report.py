@@ -51,6 +51,12 @@ class FieldStats(_Frozen):
     the mean similarity over the truth values of text fields (a missing prediction scores
     0), and ``None`` where no text was scored. With nothing to score at all
     (``tp = fp = fn = 0``) precision, recall and F1 are 1.
+
+    Free text counts as correct at an ANLS of at least the report's ``text_threshold``, so
+    the address of another branch (one digit off) passes. ``exact`` holds the same counts
+    with free text judged by exact match after normalisation (case, spacing, Unicode
+    forms): on a free-text field, and overall; ``None`` on other fields, where it would
+    repeat the counts above.
     """
 
     kind: str | None = None
@@ -62,10 +68,18 @@ class FieldStats(_Frozen):
     recall: float
     f1: float
     mean_anls: float | None = None
+    exact: FieldStats | None = None
 
     @classmethod
     def from_counts(
-        cls, *, tp: int, fp: int, fn: int, kind: str | None = None, mean_anls: float | None = None
+        cls,
+        *,
+        tp: int,
+        fp: int,
+        fn: int,
+        kind: str | None = None,
+        mean_anls: float | None = None,
+        exact: FieldStats | None = None,
     ) -> FieldStats:
         """Stats with precision, recall and F1 computed from the counts."""
         if tp == fp == fn == 0:
@@ -83,6 +97,7 @@ class FieldStats(_Frozen):
             recall=recall,
             f1=f1,
             mean_anls=mean_anls,
+            exact=exact,
         )
 
 
@@ -190,7 +205,11 @@ def load_report(path: Path | str) -> EvalReport:
 
 
 class FieldDelta(_Frozen):
-    """One field in two reports; deltas are ``b - a``, so positive means *b* is better."""
+    """One field in two reports; deltas are ``b - a``, so positive means *b* is better.
+
+    ``delta_exact_f1`` compares the exact-match F1 of free text (None where either report
+    lacks it).
+    """
 
     a: FieldStats | None
     b: FieldStats | None
@@ -199,6 +218,7 @@ class FieldDelta(_Frozen):
     delta_f1: float | None
     delta_anls: float | None
     verdict: Verdict
+    delta_exact_f1: float | None = None
 
 
 class Comparison(_Frozen):
@@ -242,6 +262,7 @@ def _field_delta(a: FieldStats | None, b: FieldStats | None) -> FieldDelta:
         delta_f1=delta_f1,
         delta_anls=_delta_of(a.mean_anls, b.mean_anls),
         verdict=verdict,
+        delta_exact_f1=_delta_of(a.exact.f1 if a.exact else None, b.exact.f1 if b.exact else None),
     )
 
 
