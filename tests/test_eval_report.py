@@ -111,3 +111,72 @@ def test_cli_table_shows_f1_and_exact_f1(app: typer.Typer, tmp_path: Path) -> No
     assert row(result.output, "total")[5] == "—"
     assert row(result.output, "overall (micro)")[4:6] == ["1.000", "0.750"]
     assert json.loads(out.read_text())["overall"]["exact"]["f1"] == 0.75
+
+
+# -- confidence: calibration and bands ----------------------------------------------------
+
+# (confidence, right?) for ten predictions. By hand, over ten equal-width bins:
+#   bin [.9, 1]: 0.95 ×4, 3 right  → accuracy .75, mean confidence .95, gap .20, weight .4
+#   bin [.6, .7): 0.62, 0.68, both → accuracy 1,   mean confidence .65, gap .35, weight .2
+#   bin [.3, .4): 0.35 ×4, 1 right → accuracy .25, mean confidence .35, gap .10, weight .4
+#   ECE = .4 × .20 + .2 × .35 + .4 × .10 = 0.19
+CASES = [(0.95, True)] * 3 + [(0.95, False), (0.62, True), (0.68, True)]
+CASES += [(0.35, True)] + [(0.35, False)] * 3
+
+
+def confidence_records() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    truth = {f"d{i}": {"invoice_number": f"INV-{i}"} for i in range(len(CASES))}
+    records = [
+        rec(f"d{i}", {"invoice_number": f"INV-{i}" if right else "INV-X"},
+            confidence={"invoice_number": confidence})
+        for i, (confidence, right) in enumerate(CASES)
+    ]  # fmt: skip
+    return records, truth
+
+
+def test_expected_calibration_error_and_bands_from_known_records() -> None:
+    records, truth = confidence_records()
+    conf = score(records, truth).confidence
+    assert conf is not None and conf.n == 10
+    assert conf.ece == pytest.approx(0.19, abs=1e-12)
+    assert conf.accuracy == 0.6 and conf.mean_confidence == pytest.approx((3.8 + 1.3 + 1.4) / 10)
+    assert len(conf.calibration) == 10
+    filled = {(b.low, b.high): (b.n, b.accuracy) for b in conf.calibration if b.n}
+    assert filled == {(0.3, 0.4): (4, 0.25), (0.6, 0.7): (2, 1.0), (0.9, 1.0): (4, 0.75)}
+    bands = {(b.low, b.high): (b.n, b.accuracy, b.mean_confidence) for b in conf.bands}
+    assert bands[(0.0, 0.5)] == (4, 0.25, 0.35)
+    assert bands[(0.5, 0.7)][:2] == (2, 1.0)
+    assert bands[(0.5, 0.7)][2] == pytest.approx(0.65)
+    assert bands[(0.7, 0.8)] == (0, None, None) and bands[(0.8, 0.9)] == (0, None, None)
+    assert bands[(0.9, 1.0)] == (4, 0.75, 0.95)
+
+
+def test_perfectly_calibrated_and_edge_confidences() -> None:
+    # a bin of confidence .25 right a quarter of the time, and 1.0 always right: ECE 0
+    truth = {f"d{i}": {"invoice_number": str(i)} for i in range(8)}
+    cases = [(0.25, i == 0) for i in range(4)] + [(1.0, True)] * 4
+    records = [
+        rec(f"d{i}", {"invoice_number": str(i) if right else "?"}, confidence={"invoice_number": c})
+        for i, (c, right) in enumerate(cases)
+    ]
+    conf = score(records, truth).confidence
+    assert conf is not None and conf.ece == 0.0
+    assert conf.calibration[-1].n == 4  # 1.0 falls in the closed last bin
+    assert conf.calibration[2].n == 4  # 0.25 in [.2, .3)
+
+
+def test_cli_prints_ece_and_bands_and_writes_them(app: typer.Typer, tmp_path: Path) -> None:
+    records, truth = confidence_records()
+    results = write_case(tmp_path, records, truth)
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app, ["eval", str(results), "-t", str(tmp_path / "truth"), "--json", str(out)],
+        env={"COLUMNS": "160"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ECE (10 equal-width bins): 0.190" in result.output
+    assert row(result.output, "[0.9, 1.0]") == ["[0.9, 1.0]", "4", "0.750", "0.950"]
+    assert row(result.output, "[0.0, 0.5)") == ["[0.0, 0.5)", "4", "0.250", "0.350"]
+    saved = json.loads(out.read_text())["confidence"]
+    assert saved["ece"] == pytest.approx(0.19) and len(saved["calibration"]) == 10
+    assert {"n", "top_half_accuracy", "bottom_half_accuracy", "bands"} <= saved.keys()

@@ -27,6 +27,7 @@ from extractor.evaluate import (
     load_truth,
     score,
 )
+from extractor.evaluate.confidence import CALIBRATION_BINS
 from extractor.evaluate.matching import DEFAULT_TEXT_THRESHOLD
 from extractor.evaluate.report import is_report_json
 from extractor.export import write_atomic
@@ -134,17 +135,18 @@ def _print_confidence(console: Console, report: EvalReport) -> None:
         return
     table = Table(title="confidence vs accuracy", title_justify="left")
     table.add_column("confidence")
-    table.add_column("n", justify="right")
-    table.add_column("accuracy", justify="right")
-    accuracy = sum((band.accuracy or 0.0) * band.n for band in conf.bands) / conf.n
-    table.add_row("all scored", str(conf.n), _fmt(accuracy))
-    table.add_row("top half", str((conf.n + 1) // 2), _fmt(conf.top_half_accuracy))
-    table.add_row("bottom half", str(conf.n // 2), _fmt(conf.bottom_half_accuracy))
+    for name in ("n", "accuracy", "mean confidence"):
+        table.add_column(name, justify="right")
+    table.add_row("all scored", str(conf.n), _fmt(conf.accuracy), _fmt(conf.mean_confidence))
+    table.add_row("top half", str((conf.n + 1) // 2), _fmt(conf.top_half_accuracy), "")
+    table.add_row("bottom half", str(conf.n // 2), _fmt(conf.bottom_half_accuracy), "")
     table.add_section()
     for band in conf.bands:
         bracket = "]" if band.high >= 1.0 else ")"
         label = f"[{band.low:.1f}, {band.high:.1f}{bracket}"
-        table.add_row(Text(label), str(band.n), _fmt(band.accuracy))
+        table.add_row(Text(label), str(band.n), _fmt(band.accuracy), _fmt(band.mean_confidence))
+    table.caption = f"ECE ({CALIBRATION_BINS} equal-width bins): {_fmt(conf.ece)}"
+    table.caption_justify = "left"
     console.print(table)
 
 

@@ -125,26 +125,36 @@ class DocumentCounts(_Frozen):
 class ConfidenceBand(_Frozen):
     """Accuracy of the scored predictions whose confidence is in ``[low, high)``.
 
-    The last band includes 1.0. ``accuracy`` is ``None`` for an empty band.
+    The last band includes 1.0. ``accuracy`` and ``mean_confidence`` are ``None`` for an
+    empty band.
     """
 
     low: float
     high: float
     n: int
     accuracy: float | None
+    mean_confidence: float | None = None
 
 
 class ConfidenceReport(_Frozen):
-    """Does the confidence separate right from wrong?
+    """Does the confidence separate right from wrong, and does it mean what it says?
 
     Predictions are sorted by confidence, highest first; the top half is the first
-    ``ceil(n / 2)``, the bottom half the rest.
+    ``ceil(n / 2)``, the bottom half the rest. ``bands`` gives the accuracy per
+    confidence band. ``ece`` is the expected calibration error over the ten equal-width
+    bins in ``calibration``: the mean, weighted by each bin's share of the predictions, of
+    the gap between a bin's accuracy and its mean confidence (0 when a confidence of
+    ``c`` is right a share ``c`` of the time).
     """
 
     n: int
     top_half_accuracy: float
     bottom_half_accuracy: float | None
     bands: list[ConfidenceBand]
+    accuracy: float | None = None
+    mean_confidence: float | None = None
+    ece: float | None = None
+    calibration: list[ConfidenceBand] = []
 
 
 class Mismatch(_Frozen):
