@@ -26,7 +26,8 @@ from _common import RESULTS, write_result
 from extractor.evaluate import load_truth
 from extractor.ground import ground
 from extractor.load import load
-from extractor.pages import Page, PageOptions, TextRun, read_pages
+from extractor.pages import Page, TextRun, read_pages
+from extractor.settings import PageOptions
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -15,7 +15,8 @@ import pytest
 from extractor import ocr
 from extractor.ground import Grounding, field_confidence, ground, require_grounding_feedback
 from extractor.load import load
-from extractor.pages import Page, PageOptions, TextRun, read_pages
+from extractor.pages import Page, TextRun, read_pages
+from extractor.settings import PageOptions
 from extractor.testing.pdf import PdfWriter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -367,14 +368,12 @@ LAYER_ONLY = PageOptions(mode="text", vision=False, ocr=False)
 VISIBLE_LINE = b"BT /F1 12 Tf %d %d Td (Invoice INV-42 from Acme Tooling Ltd) Tj ET"
 
 
-
 def test_visible_text_on_a_page_whose_mediabox_is_offset() -> None:
     pdf = tiny_pdf(VISIBLE_LINE % (130, 480), mediabox=(100, 100, 400, 520))
     pages = read_pages(load(pdf), LAYER_ONLY)
     g = ground({"invoice_number": "INV-42"}, pages)["invoice_number"]
     assert g.status == "exact"
     assert_on_page(g, pages[0])
-
 
 
 def test_visible_text_on_a_rotated_page() -> None:
