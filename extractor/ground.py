@@ -6,10 +6,11 @@ looked up in the pages' text runs and gets a :class:`Grounding` with one status:
 - ``exact``: the value's own characters, case included (a number in its plain form:
   ``1468.46``, or ``12`` for ``12.0``). Case-insensitive matches count as normalized, so
   exact always means character for character.
-- ``normalized``: a usual printed form: ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing
-  zeros up to 4 decimals: ``86,5500``), ISO dates as ``15.03.2024`` / ``03/15/2024`` /
-  ``15 March 2024`` / …, ids without their spaces (``DE89 3704 …``), currency codes as
-  symbols, other case/spacing.
+- ``normalized``: a usual printed form, as :mod:`extractor.formats` prints it (the forms
+  evaluation reads back): ``1.468,46`` / ``1,468.46`` / ``1 468,46`` (trailing zeros up to
+  4 decimals: ``86,5500``), ISO dates as ``15.03.2024`` / ``03/15/2024`` / ``15 March 2024``
+  / ``15. März 2024`` / …, ids without their spaces (``DE89 3704 …``), currency codes as
+  their symbols or names (``€``, ``RM``) and back, other case/spacing.
 - ``fuzzy``: text of 4+ characters (not dates or numbers) whose best approximate substring
   has a normalised Levenshtein similarity of at least 0.8.
 - ``hidden_only``: found only in text a reader cannot see; ``not_found``.
@@ -30,19 +31,20 @@ Example:
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
-from extractor.pages import Page, TextRun
+from extractor import formats, fuzzy
+from extractor.pages import Box, Page, TextRun
 
 __all__ = [
     "Grounding",
@@ -54,20 +56,11 @@ __all__ = [
 ]
 
 Status = Literal["exact", "normalized", "fuzzy", "not_found", "hidden_only"]
-Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
 FUZZY_MIN = 0.8
 
-_CURRENCIES = {"EUR": "€", "GBP": "£", "USD": "$ US$", "JPY": "¥ 円", "CNY": "¥ 元", "INR": "₹",
-               "MYR": "RM", "CHF": "Fr. SFr.", "KRW": "₩", "RUB": "₽", "TRY": "₺", "ILS": "₪",
-               "PLN": "zł", "VND": "₫", "THB": "฿", "PHP": "₱", "NGN": "₦", "UAH": "₴"}  # fmt: skip
-_MONTHS = (  # one string per language, January to December
-    "january february march april may june july august september october november december",
-    "januar februar märz april mai juni juli august september oktober november dezember",
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
-    "januari februari maart april mei juni juli augustus september oktober november december",
-)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMERIC = re.compile(r"-?\d+(\.\d+)?")
+_TIME = re.compile(r"\d{1,2}:\d{2}(?!\d)")
 _DASHES = dict.fromkeys(map(ord, "‐‑‒–—−"), "-") | dict.fromkeys(map(ord, "‘’‚′"), "'")
 _GROUP = ".,'\u00a0\u202f"  # characters that may join the digit groups of one number
 
@@ -250,14 +243,26 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().translate(_DASHES)
 
 
+@functools.lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    """:func:`_fold` of one character, any whitespace as a plain space (cached: pages
+    repeat few distinct characters, and views fold every one of them)."""
+    return "".join(" " if c.isspace() else c for c in _fold(ch))
+
+
 def _view(text: str, *, compact: bool) -> _View:
     chars: list[str] = []
     index: list[int] = []
+    spaced = True  # leading whitespace is dropped, runs of it collapse to one space
     for i, ch in enumerate(text):
-        for c in _fold(ch):
-            if c.isspace() and (compact or not chars or chars[-1] == " "):
-                continue
-            chars.append(" " if c.isspace() else c)
+        for c in _fold_char(ch):
+            if c == " ":
+                if compact or spaced:
+                    continue
+                spaced = True
+            else:
+                spaced = False
+            chars.append(c)
             index.append(i)
     return _View("".join(chars), tuple(index))
 
@@ -297,6 +302,7 @@ class _Needle:
     view: Literal["raw", "folded", "compact"]
     text: str
     strict: bool = False  # an integer: letters may not touch it either ("A4" is not 4)
+    timed: bool = False  # a date: a time may follow without a space (OCR: "30-06-201822:16")
 
 
 def _needles(value: Any) -> tuple[list[_Needle], str | None]:
@@ -306,40 +312,31 @@ def _needles(value: Any) -> tuple[list[_Needle], str | None]:
     text = " ".join(str(value).split())
     day = _iso_date(text)
     if day is not None:
-        return [_Needle(0, "raw", text)] + [_Needle(1, "folded", f) for f in _date_forms(day)], None
+        forms = [_Needle(1, "folded", _fold(f), strict=f.isdigit(), timed=True)
+                 for f in formats.date_forms(day)]  # fmt: skip
+        return [_Needle(0, "raw", text, timed=True), *forms], None
     needles = [_Needle(0, "raw", text), _Needle(1, "folded", _fold(text))]
     compact = _view(text, compact=True).text
     if len(compact) >= 4:  # ids printed in groups; shorter ones would match anywhere
         needles.append(_Needle(1, "compact", compact))
-    needles += [_Needle(1, "raw", symbol) for symbol in _CURRENCIES.get(text.upper(), "").split()]
-    needles += [_Needle(1, "folded", code.casefold()) for code, symbols in _CURRENCIES.items()
-                if text in symbols.split()]  # fmt: skip
+    if text.upper() in formats.CURRENCIES:  # a code: look for its symbols and names too
+        needles += [_Needle(1, "folded", _fold(f)) for f in formats.CURRENCIES[text.upper()]]
+    else:  # a symbol or name: look for the codes it stands for
+        needles += [_Needle(1, "folded", c.casefold()) for c in formats.currency_codes(text)]
     if _NUMERIC.fullmatch(text):  # a number sent as a string: its printed forms, no fuzzy
         return needles + [replace(n, tier=1) for n in _number_needles(Decimal(text))], None
     return needles, _fold(text) if len(_fold(text)) >= 4 else None
 
 
 def _number_needles(value: int | float | Decimal) -> list[_Needle]:
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
+    number = formats.to_decimal(value)
+    if number is None:
         return []
-    if not number.is_finite():
-        return []
-    exact = {format(number, "f")}
-    if number == number.to_integral_value():
-        exact.add(str(int(number)))
-    decimals = max(0, -int(number.normalize().as_tuple().exponent))
-    forms: set[str] = set()
-    # 2 places as amounts are printed, up to 4 as unit prices often are (``86,5500``).
-    for places in {decimals, *range(max(decimals, 2), 5)}:
-        whole, _, frac = format(abs(number), f".{places}f").partition(".")
-        for point, seps in ((".", ", '\u00a0\u202f"), (",", ". \u00a0\u202f")):
-            for head in {whole, *(f"{int(whole):,}".replace(",", sep) for sep in seps)}:
-                forms.update([f"{head}{point}{frac}"] if frac else [head, f"{head},-", head + ".-"])
-    if number < 0:
-        forms = {f"{sign}{f}" for f in forms for sign in "-−"} | {f"({f})" for f in forms} | forms
-    strict = decimals == 0
+    exact = formats.plain_forms(number)
+    forms = formats.amount_forms(number)
+    if number < 0:  # a discount is often printed without its sign ("Rabatt 12,50")
+        forms |= formats.amount_forms(-number)
+    strict = number == number.to_integral_value()  # "A4" is no place for 4
     normalized = [_Needle(1, "raw", f, strict and not {",", "."} & set(f)) for f in forms - exact]
     return [_Needle(0, "raw", f, strict) for f in exact] + normalized
 
@@ -349,23 +346,6 @@ def _iso_date(text: str) -> date | None:
         return date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
     except ValueError:
         return None
-
-
-def _date_forms(day: date) -> list[str]:
-    d, m, y = day.day, day.month, day.year
-    forms: set[str] = {f"{y}/{m:02d}/{d:02d}"}
-    for dd, mm in itertools.product({str(d), f"{d:02d}"}, {str(m), f"{m:02d}"}):
-        for sep, year in itertools.product("./-", (str(y), f"{y % 100:02d}")):
-            forms.update((f"{dd}{sep}{mm}{sep}{year}", f"{mm}{sep}{dd}{sep}{year}"))
-    for dd, names in itertools.product({str(d), f"{d:02d}"}, _MONTHS):
-        name = names.split()[m - 1]
-        for month in {name, name[:3], name[:3] + "."}:
-            forms.update((f"{dd} {month} {y}", f"{dd}. {month} {y}", f"{month} {dd}, {y}",
-                          f"{month} {dd} {y}", f"{dd}-{month}-{y}"))  # fmt: skip
-    suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
-    name = _MONTHS[0].split()[m - 1]
-    forms.update((f"{d}{suffix} {name} {y}", f"{name} {d}{suffix}, {y}"))
-    return sorted(_fold(f) for f in forms)
 
 
 # -- finding it -----------------------------------------------------------------------------
@@ -390,10 +370,14 @@ def _glued(a: str, b: str, strict: bool) -> bool:
     return same or (strict and a.isalnum() and b.isalnum())
 
 
-def _clear_edges(text: str, start: int, end: int, strict: bool) -> bool:
-    """The span is not part of a longer word or number (``12`` inside ``12.03.2024``)."""
+def _clear_edges(text: str, start: int, end: int, needle: _Needle) -> bool:
+    """The span is not part of a longer word or number (``12`` inside ``12.03.2024``), but
+    a date may touch the time after it (``30-06-201822:16:06``)."""
+    strict = needle.strict
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
+    if needle.timed and after.isdigit() and _TIME.match(text, end):
+        after = " "
     if _glued(before, text[start], strict) or _glued(text[end - 1], after, strict):
         return False
     if text[start].isdigit() and before in _GROUP and text[max(start - 2, 0)].isdigit():
@@ -407,7 +391,7 @@ def _find(t: _Text, needle: _Needle) -> Iterator[_Match]:
     i = hay.find(needle.text) if size else -1
     while i >= 0:
         start, end = (i, i + size) if not view else (view.index[i], view.index[i + size - 1] + 1)
-        if _clear_edges(t.text, start, end, needle.strict):
+        if _clear_edges(t.text, start, end, needle):
             box = _span_box(t, start, end)
             yield _Match(needle.tier, t.visible, t.page, start, end, t.text[start:end], box)
         i = hay.find(needle.text, i + 1)
@@ -452,47 +436,13 @@ def _choose(matches: list[_Match], anchor: _Match | None, used: set[Any]) -> _Ma
     return min(matches, key=rank, default=None)
 
 
-# -- fuzzy: Myers' bit-parallel approximate matching, O(len(text)) big-integer steps ---------
+# -- fuzzy -----------------------------------------------------------------------------------
 
 
 def _fuzzy(t: _Text, pattern: str) -> _Match | None:
-    hay = t.folded.text
-    distance, end = _myers(pattern, hay, anchored=False)
-    if end < 0 or 1 - distance / len(pattern) < FUZZY_MIN:
+    span = fuzzy.best_span(pattern, t.folded.text, FUZZY_MIN)
+    if span is None:
         return None
-    # Anchored at that end, the reversed search finds where the best span starts, and its
-    # exact Levenshtein distance to the pattern.
-    window = hay[max(0, end + 1 - len(pattern) - distance) : end + 1][::-1]
-    distance, back = _myers(pattern[::-1], window, anchored=True)
-    similarity = 1 - distance / max(len(pattern), back + 1)
-    if similarity < FUZZY_MIN:
-        return None
-    start, stop = t.folded.index[end - back], t.folded.index[end] + 1
+    start, stop = t.folded.index[span.start], t.folded.index[span.end - 1] + 1
     box = _span_box(t, start, stop)
-    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, similarity)
-
-
-def _myers(pattern: str, text: str, *, anchored: bool) -> tuple[int, int]:
-    """Least edit distance from ``pattern`` to a substring of ``text``, and where it ends
-    (-1: nowhere below ``len(pattern)``); ``anchored``: the substring starts at ``text[0]``."""
-    m = len(pattern)
-    full, high = (1 << m) - 1, 1 << (m - 1)
-    peq: dict[str, int] = {}
-    for i, ch in enumerate(pattern):
-        peq[ch] = peq.get(ch, 0) | (1 << i)
-    pv, mv, score, carry = full, 0, m, int(anchored)
-    best, best_end = m, -1
-    for j, ch in enumerate(text):
-        eq = peq.get(ch, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = mv | (~(xh | pv) & full)
-        mh = pv & xh
-        score += 1 if ph & high else -1 if mh & high else 0
-        ph = ((ph << 1) | carry) & full
-        mh = (mh << 1) & full
-        pv = mh | (~(xv | ph) & full)
-        mv = ph & xv
-        if score < best:
-            best, best_end = score, j
-    return best, best_end
+    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, span.similarity)

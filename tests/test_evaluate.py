@@ -29,6 +29,7 @@ from extractor.evaluate import (
     load_truth,
     score,
 )
+from extractor.evaluate.align import align_items
 from extractor.evaluate.matching import levenshtein, match_value
 from extractor.evaluate.normalize import (
     normalize_currency,
@@ -78,13 +79,17 @@ def counts(report: EvalReport, name: str | None = None) -> tuple[int, int, int]:
         "15.03.2024 10:30",
         "2024/03/15",
         "Friday, March 15, 2024",
+        "03/15/2024",  # month-first where day-first is impossible, as grounding prints it
+        "15 de marzo de 2024",
+        "15-Mar-24",
+        "Date:15 Mar 2024",
     ],
 )
 def test_parse_date_accepts_common_forms(text: str) -> None:
     assert parse_date(text) == dt.date(2024, 3, 15)
 
 
-@pytest.mark.parametrize("text", ["03/15/2024", "31.02.2024", "soon", "", "15.03."])
+@pytest.mark.parametrize("text", ["31.02.2024", "02/31/2024", "soon", "", "15.03.", "Friday 15"])
 def test_parse_date_rejects_impossible_or_vague_dates(text: str) -> None:
     assert parse_date(text) is None
 
@@ -247,11 +252,12 @@ def test_dates_match_in_any_format() -> None:
             "March 15, 2024",
             "2024-03-15T10:30:00",
             "03/15/2024",
-        ],  # the last is month-first: read day-first it is no date at all
+            "2024-15-03",
+        ],  # month-first is read where day-first is impossible; the last is no date at all
     )
-    assert counts(report) == (5, 1, 1)
+    assert counts(report) == (6, 1, 1)
     assert report.fields["invoice_date"].kind == "date"
-    assert report.overall.precision == report.overall.recall == report.overall.f1 == 5 / 6
+    assert report.overall.precision == report.overall.recall == report.overall.f1 == 6 / 7
 
 
 def test_amounts_match_to_the_cent() -> None:
@@ -395,6 +401,25 @@ def test_line_items_are_aligned_then_scored_per_subfield() -> None:
         "line_items[1].amount",
     )
     assert (wrong_amount.expected, wrong_amount.predicted) == (10.0, 11.0)
+
+
+def test_items_are_paired_by_description_before_numbers() -> None:
+    # zf_XML-Rechnung_FX_XRECHNUNG_Einfach's items; the model read one description right
+    # with wrong numbers, and invented a "Schweinesteak" that shares the unit price 5.50.
+    truth_items = [item("Trennblätter A4", 20, 9.9, 198.0), item("Joghurt Banane", 50, 5.5, 275.0)]
+    predicted = [item("Schweinesteak", 1, 5.5, 5.5), item("Joghurt Banane", 5, 55.0, 27.5)]
+    assert align_items(truth_items, predicted, "line_items") == [(1, 1)]
+    report = score([rec("a", {"line_items": predicted})], {"a": {"line_items": truth_items}})
+    assert counts(report, "line_items.description") == (1, 1, 1)  # Joghurt right, steak extra
+    assert counts(report, "line_items.unit_price") == (0, 2, 2)  # no credit for the 5.50
+    # alone, the steak is still no Joghurt: a shared number does not make a pair
+    assert align_items(truth_items, predicted[:1], "line_items") == []
+    # numbers decide between equally named items
+    twins = [item("joghurt banane", 1, 1.0, 1.0), item("Joghurt Banane", 50, 5.5, 99.0)]
+    assert align_items(truth_items[1:], twins, "line_items") == [(0, 1)]
+    # without descriptions, numbers pair the items
+    bare = [{"quantity": 20, "amount": 198.0}, {"quantity": 50, "amount": 275.0}]
+    assert align_items(truth_items, bare[::-1], "line_items") == [(0, 1), (1, 0)]
 
 
 def test_no_predicted_items_are_all_missed_and_no_true_items_all_extra() -> None:

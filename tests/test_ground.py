@@ -6,6 +6,7 @@ Where a value should stand is worked out independently with PDFium's character b
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -14,7 +15,8 @@ import pytest
 from extractor import ocr
 from extractor.ground import Grounding, field_confidence, ground, require_grounding_feedback
 from extractor.load import load
-from extractor.pages import Page, PageOptions, TextRun, read_pages
+from extractor.pages import Page, TextRun, read_pages
+from extractor.settings import PageOptions
 from extractor.testing.pdf import PdfWriter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -242,6 +244,80 @@ def test_scan_is_grounded_through_ocr_boxes() -> None:
     assert abs(number.box[1] / pages[0].height - printed[1] / 841.89) < 0.03
 
 
+RECEIPTS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "receipts"
+
+
+def ocr_line_page(*lines: str) -> list[Page]:
+    """A scanned page as OCR gives it: one run per line, boxed."""
+    runs = tuple(TextRun(line, (40.0, 60.0 + 30 * i, 420.0, 80.0 + 30 * i))
+                 for i, line in enumerate(lines))  # fmt: skip
+    return [Page(1, 600, 900, text="\n".join(lines), text_source="ocr", runs=runs)]
+
+
+@pytest.mark.parametrize(
+    ("printed", "text"),
+    [
+        ("Date:30-06-201822:16:06 Cashier 3", "30-06-2018"),
+        ("30/06/2018 22:16", "30/06/2018"),
+        ("Tarikh: 30-06-18", "30-06-18"),
+        ("30/06/20185:57:07PM", "30/06/2018"),
+        ("30 Jun 18 18:32:36", "30 Jun 18"),
+        ("Date 30062018 No CS-20243", "30062018"),
+    ],
+)
+def test_ocr_dates_glued_to_times_or_short_are_found(printed: str, text: str) -> None:
+    found = ground({"date": "2018-06-30"}, ocr_line_page("TOTAL 9.00", printed))["date"]
+    assert (found.status, found.text) == ("normalized", text)
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (12, "12.03.2024"),
+        ("2018-06-30", "30-06-2018223"),  # no time follows: a longer number
+        ("2020-06-30", "30-06-201822:16:06"),  # the year is 2018, not 20 followed by a time
+        (2018, "30-06-201822:16:06"),
+        ("2018-06-30", "INV30062018"),  # eight digits must stand alone
+    ],
+)
+def test_numbers_and_dates_inside_longer_ones_stay_not_found(value: object, printed: str) -> None:
+    assert ground({"v": value}, ocr_line_page(printed))["v"].status == "not_found"
+
+
+@pytest.mark.skipif(not ocr.available(), reason="OCR engine not installed")
+@pytest.mark.skipif(not RECEIPTS.is_dir(), reason="needs ../shared/eval/receipts")
+def test_a_real_receipts_ocr_date_glued_to_its_time_is_found() -> None:
+    pages = read_pages(load(RECEIPTS / "sroie_043.jpg"), PageOptions(mode="auto", vision=False))
+    truth_date = json.loads((RECEIPTS / "sroie_043.json").read_text())["date"]
+    found = ground({"date": truth_date}, pages)["date"]
+    assert (found.status, found.text) == ("normalized", "10-03-2018")
+    assert found.box is not None and "10-03-2018" in pages[0].text
+
+
+def long_text(size: int, seed: int) -> str:
+    rng = random.Random(seed)
+    words = ("invoice", "total", "net", "tax", "due", "seller", "buyer", "city", "bank")
+    lines, length = [], 0
+    while length < size:
+        lines.append(" ".join(f"{rng.choice(words)}{rng.randrange(1000)}" for _ in range(6)))
+        length += len(lines[-1]) + 1
+    return "\n".join(lines)
+
+
+def test_a_very_long_value_is_located_or_not_found_as_a_short_one_is() -> None:
+    text = long_text(120_000, seed=1)
+    pages = ocr_line_page(*text.split("\n"))
+    slipped = "".join("#" if i % 50 == 25 and c.isalnum() else c for i, c in enumerate(text))
+    found = ground({"same": text, "slipped": slipped, "other": long_text(120_000, seed=2),
+                    "longer": text + " " + text}, pages)  # fmt: skip
+    assert found["same"].status == "normalized"  # its line breaks are spaces in the value
+    assert found["slipped"].status == "fuzzy"
+    assert 0.97 < found["slipped"].similarity < 0.99
+    assert found["slipped"].text == text and found["slipped"].box == found["same"].box
+    assert found["other"].status == "not_found"
+    assert found["longer"].status == "not_found"
+
+
 # -- hidden text ----------------------------------------------------------------------------
 
 
@@ -292,14 +368,12 @@ LAYER_ONLY = PageOptions(mode="text", vision=False, ocr=False)
 VISIBLE_LINE = b"BT /F1 12 Tf %d %d Td (Invoice INV-42 from Acme Tooling Ltd) Tj ET"
 
 
-
 def test_visible_text_on_a_page_whose_mediabox_is_offset() -> None:
     pdf = tiny_pdf(VISIBLE_LINE % (130, 480), mediabox=(100, 100, 400, 520))
     pages = read_pages(load(pdf), LAYER_ONLY)
     g = ground({"invoice_number": "INV-42"}, pages)["invoice_number"]
     assert g.status == "exact"
     assert_on_page(g, pages[0])
-
 
 
 def test_visible_text_on_a_rotated_page() -> None:
@@ -342,3 +416,12 @@ def test_as_dict_is_json_ready(invoice: list[Page]) -> None:
         "status", "page", "text", "box", "occurrences", "similarity", "confidence"
     }  # fmt: skip
     assert len(records["iban"]["box"]) == 4 and records["missing"]["box"] is None
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import extractor.ground
+
+    result = doctest.testmod(extractor.ground)
+    assert result.attempted >= 3 and result.failed == 0

@@ -27,6 +27,7 @@ from extractor.evaluate import (
     load_truth,
     score,
 )
+from extractor.evaluate.confidence import CALIBRATION_BINS
 from extractor.evaluate.matching import DEFAULT_TEXT_THRESHOLD
 from extractor.evaluate.report import is_report_json
 from extractor.export import write_atomic
@@ -94,6 +95,7 @@ def _stats_row(name: str, stats: FieldStats) -> list[str]:
         _fmt(stats.precision),
         _fmt(stats.recall),
         _fmt(stats.f1),
+        _fmt(stats.exact.f1 if stats.exact else None),
         _fmt(stats.mean_anls),
         str(stats.n),
     ]
@@ -103,12 +105,17 @@ def _report_table(report: EvalReport, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("field", no_wrap=True)
     table.add_column("kind", style="dim")
-    for name in ("P", "R", "F1", "ANLS", "n"):
+    for name in ("P", "R", "F1", "F1 exact", "ANLS", "n"):
         table.add_column(name, justify="right")
     for name, stats in report.fields.items():
         table.add_row(*_stats_row(name, stats))
     table.add_section()
     table.add_row(*_stats_row("overall (micro)", report.overall), style="bold")
+    table.caption = (
+        f"F1: free text right at ANLS ≥ {report.text_threshold:g}. "
+        "F1 exact: only when equal up to case and spacing."
+    )
+    table.caption_justify = "left"
     return table
 
 
@@ -128,17 +135,18 @@ def _print_confidence(console: Console, report: EvalReport) -> None:
         return
     table = Table(title="confidence vs accuracy", title_justify="left")
     table.add_column("confidence")
-    table.add_column("n", justify="right")
-    table.add_column("accuracy", justify="right")
-    accuracy = sum((band.accuracy or 0.0) * band.n for band in conf.bands) / conf.n
-    table.add_row("all scored", str(conf.n), _fmt(accuracy))
-    table.add_row("top half", str((conf.n + 1) // 2), _fmt(conf.top_half_accuracy))
-    table.add_row("bottom half", str(conf.n // 2), _fmt(conf.bottom_half_accuracy))
+    for name in ("n", "accuracy", "mean confidence"):
+        table.add_column(name, justify="right")
+    table.add_row("all scored", str(conf.n), _fmt(conf.accuracy), _fmt(conf.mean_confidence))
+    table.add_row("top half", str((conf.n + 1) // 2), _fmt(conf.top_half_accuracy), "")
+    table.add_row("bottom half", str(conf.n // 2), _fmt(conf.bottom_half_accuracy), "")
     table.add_section()
     for band in conf.bands:
         bracket = "]" if band.high >= 1.0 else ")"
         label = f"[{band.low:.1f}, {band.high:.1f}{bracket}"
-        table.add_row(Text(label), str(band.n), _fmt(band.accuracy))
+        table.add_row(Text(label), str(band.n), _fmt(band.accuracy), _fmt(band.mean_confidence))
+    table.caption = f"ECE ({CALIBRATION_BINS} equal-width bins): {_fmt(conf.ece)}"
+    table.caption_justify = "left"
     console.print(table)
 
 

@@ -4,10 +4,14 @@ Paths come in two spellings: the *field* path the statistics use, without list i
 (``line_items.amount``), and the *indexed* path that locates one value in a document
 (``line_items[2].amount``).
 
-Items are paired greedily, most similar pair first, where the similarity of two items is
-the mean match similarity over the true item's non-empty scalar values (ANLS for text, 1
-or 0 for the rest). Pairs of similarity 0 stay apart. Identical items are paired up front
-by hashing, so a long, mostly right list costs linear time rather than quadratic.
+Items are paired greedily, most alike pair first. What an item *is* says its
+description: the true item's longest free-text value (``description`` in the shipped
+schemas). Two items are ranked first by the ANLS of their descriptions, and only then by
+the mean match similarity of their other values (ANLS for other text, 1 or 0 for the
+rest), so a matching unit price never pairs "Joghurt Banane" with "Schweinesteak". Items
+whose descriptions are both given and unlike (ANLS 0) stay apart; so do items with no
+description and nothing else in common. Identical items are paired up front by hashing,
+so a long, mostly right list costs linear time rather than quadratic.
 
 >>> truth = [{"description": "Widget", "amount": 10.0}, {"description": "Gadget", "amount": 3.5}]
 >>> pred = [{"description": "gadget", "amount": "3,50"}, {"description": "Widgets", "amount": 9}]
@@ -26,6 +30,7 @@ from extractor.evaluate.matching import (
     canonical,
     field_kind,
     is_empty,
+    match_value,
     normalized_anls,
 )
 
@@ -95,20 +100,31 @@ class _Item:
     def signature(self) -> _Signature:
         return tuple(sorted(self.kinds.items()))
 
-    def similarity(self, pred: _Item) -> float:
-        """Mean match similarity of *pred* over this (true) item's values."""
-        if not self.kinds:
-            return 0.0
-        total = 0.0
-        for path, kind in self.kinds.items():
-            expected, guess = self.form(path, kind), pred.form(path, kind)
-            if guess is None:
-                continue
-            if kind is FieldKind.TEXT and isinstance(expected, tuple) and isinstance(guess, tuple):
-                total += normalized_anls(expected[1], guess[1])
-            else:
-                total += float(expected == guess)
-        return total / len(self.kinds)
+    def description(self) -> str | None:
+        """The path of the longest free-text value: what the item is."""
+        texts = [
+            (len(str(self.values[p])), p) for p, k in self.kinds.items() if k is FieldKind.TEXT
+        ]
+        return max(texts, key=lambda entry: (entry[0], entry[1]))[1] if texts else None
+
+    def likeness(self, path: str, kind: FieldKind, pred: _Item) -> float | None:
+        """Match similarity of *pred*'s value at *path* (None when it has none)."""
+        expected, guess = self.form(path, kind), pred.form(path, kind)
+        if guess is None:
+            return None
+        if kind is FieldKind.TEXT and isinstance(expected, tuple) and isinstance(guess, tuple):
+            return normalized_anls(expected[1], guess[1])
+        if kind is FieldKind.CURRENCY:  # "¥" may be yen or yuan: not one canonical form
+            return match_value(kind, self.values[path], pred.values[path]).similarity
+        return float(expected == guess)
+
+    def affinity(self, pred: _Item, description: str | None) -> tuple[float | None, float]:
+        """(ANLS of the descriptions, mean similarity of the other values) of *pred* to this
+        true item; the first is None when either side has no description."""
+        text = None if description is None else self.likeness(description, FieldKind.TEXT, pred)
+        others = [path for path in self.kinds if path != description]
+        total = sum(self.likeness(path, self.kinds[path], pred) or 0.0 for path in others)
+        return text, total / len(others) if others else 0.0
 
 
 def _identical_pairs(truth: Sequence[_Item], pred: Sequence[_Item]) -> list[tuple[int, int]]:
@@ -139,16 +155,20 @@ def align_items(
     pairs = _identical_pairs(true_items, pred_items)
     used_truth = {i for i, _ in pairs}
     used_pred = {j for _, j in pairs}
-    scored = [
-        (true_items[i].similarity(pred_items[j]), i, j)
-        for i in range(len(truth))
-        if i not in used_truth
-        for j in range(len(pred))
-        if j not in used_pred
-    ]
-    scored.sort(key=lambda entry: (-entry[0], entry[1], entry[2]))
-    for similarity, i, j in scored:
-        if similarity > 0 and i not in used_truth and j not in used_pred:
+    scored = []
+    for i, item in enumerate(true_items):
+        if i in used_truth:
+            continue
+        description = item.description()
+        for j, guess in enumerate(pred_items):
+            if j in used_pred:
+                continue
+            text, others = item.affinity(guess, description)
+            if (text is None and others > 0) or (text or 0.0) > 0:  # ANLS 0: another item
+                scored.append((text or 0.0, others, i, j))
+    scored.sort(key=lambda entry: (-entry[0], -entry[1], entry[2], entry[3]))
+    for _, _, i, j in scored:
+        if i not in used_truth and j not in used_pred:
             pairs.append((i, j))
             used_truth.add(i)
             used_pred.add(j)

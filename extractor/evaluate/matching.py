@@ -5,7 +5,7 @@ Kinds, picked from the truth value and the field's name (:func:`field_kind`):
 ========  ===================================================  ==========================
 kind      when                                                 correct when
 ========  ===================================================  ==========================
-currency  the field is called ``currency`` (or ``*_currency``)  same ISO code (``€`` = EUR)
+currency  the field is called ``currency`` (or ``*_currency``)  a form of the code (€=EUR)
 id        ``iban``, ``bic``, ``*_id``, ``*_number``, …         equal without spaces/case
 number    the truth is a number, or a numeric string in an     equal to the cent
           amount-like field (``total``, ``*_amount``, …)
@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from extractor.evaluate.normalize import (
+    currency_matches,
     normalize_currency,
     normalize_id,
     normalize_text,
     parse_amount,
     parse_date,
 )
+from extractor.fuzzy import levenshtein
 
 __all__ = [
     "ANLS_CUTOFF",
@@ -131,44 +133,6 @@ def is_empty(value: object) -> bool:
     return False
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions all cost 1).
-
-    Bit-parallel (Myers 1999, in Hyyrö's formulation): one column of the distance table
-    is a pair of bit vectors held in Python ints, so a pair of strings costs ``len(b)``
-    big-int steps instead of ``len(a) * len(b)`` table cells.
-
-    >>> levenshtein("kitten", "sitting")
-    3
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    # the shorter string is the "pattern" whose positions are bits
-    match_masks: dict[str, int] = {}
-    for position, char in enumerate(b):
-        match_masks[char] = match_masks.get(char, 0) | (1 << position)
-    all_bits = (1 << len(b)) - 1
-    last_bit = 1 << (len(b) - 1)
-    plus, minus, distance = all_bits, 0, len(b)  # vertical +1 / -1 deltas
-    for char in a:
-        eq = match_masks.get(char, 0)
-        xv = eq | minus
-        xh = (((eq & plus) + plus) ^ plus) | eq
-        h_plus = minus | ~(xh | plus)
-        h_minus = plus & xh
-        if h_plus & last_bit:
-            distance += 1
-        elif h_minus & last_bit:
-            distance -= 1
-        h_plus = (h_plus << 1) | 1
-        h_minus <<= 1
-        plus = (h_minus | ~(xv | h_plus)) & all_bits
-        minus = h_plus & xv & all_bits
-    return distance
-
-
 def anls(truth: object, prediction: object) -> float:
     """Normalised Levenshtein similarity of two normalised texts, 0 below :data:`ANLS_CUTOFF`.
 
@@ -240,7 +204,10 @@ def match_value(
     if kind is FieldKind.DATE:
         return _equal_parsed(truth, prediction, parse_date)
     if kind is FieldKind.CURRENCY:
-        return _equal_parsed(truth, prediction, normalize_currency)
+        verdict = currency_matches(truth, prediction)
+        if verdict is not None:
+            return _binary(verdict)
+        return _binary(normalize_text(truth) == normalize_text(prediction))
     if kind is FieldKind.ID:
         return _binary(normalize_id(truth) == normalize_id(prediction))
     if kind is FieldKind.EXACT:

@@ -51,6 +51,12 @@ class FieldStats(_Frozen):
     the mean similarity over the truth values of text fields (a missing prediction scores
     0), and ``None`` where no text was scored. With nothing to score at all
     (``tp = fp = fn = 0``) precision, recall and F1 are 1.
+
+    Free text counts as correct at an ANLS of at least the report's ``text_threshold``, so
+    the address of another branch (one digit off) passes. ``exact`` holds the same counts
+    with free text judged by exact match after normalisation (case, spacing, Unicode
+    forms): on a free-text field, and overall; ``None`` on other fields, where it would
+    repeat the counts above.
     """
 
     kind: str | None = None
@@ -62,10 +68,18 @@ class FieldStats(_Frozen):
     recall: float
     f1: float
     mean_anls: float | None = None
+    exact: FieldStats | None = None
 
     @classmethod
     def from_counts(
-        cls, *, tp: int, fp: int, fn: int, kind: str | None = None, mean_anls: float | None = None
+        cls,
+        *,
+        tp: int,
+        fp: int,
+        fn: int,
+        kind: str | None = None,
+        mean_anls: float | None = None,
+        exact: FieldStats | None = None,
     ) -> FieldStats:
         """Stats with precision, recall and F1 computed from the counts."""
         if tp == fp == fn == 0:
@@ -83,6 +97,7 @@ class FieldStats(_Frozen):
             recall=recall,
             f1=f1,
             mean_anls=mean_anls,
+            exact=exact,
         )
 
 
@@ -110,26 +125,36 @@ class DocumentCounts(_Frozen):
 class ConfidenceBand(_Frozen):
     """Accuracy of the scored predictions whose confidence is in ``[low, high)``.
 
-    The last band includes 1.0. ``accuracy`` is ``None`` for an empty band.
+    The last band includes 1.0. ``accuracy`` and ``mean_confidence`` are ``None`` for an
+    empty band.
     """
 
     low: float
     high: float
     n: int
     accuracy: float | None
+    mean_confidence: float | None = None
 
 
 class ConfidenceReport(_Frozen):
-    """Does the confidence separate right from wrong?
+    """Does the confidence separate right from wrong, and does it mean what it says?
 
     Predictions are sorted by confidence, highest first; the top half is the first
-    ``ceil(n / 2)``, the bottom half the rest.
+    ``ceil(n / 2)``, the bottom half the rest. ``bands`` gives the accuracy per
+    confidence band. ``ece`` is the expected calibration error over the ten equal-width
+    bins in ``calibration``: the mean, weighted by each bin's share of the predictions, of
+    the gap between a bin's accuracy and its mean confidence (0 when a confidence of
+    ``c`` is right a share ``c`` of the time).
     """
 
     n: int
     top_half_accuracy: float
     bottom_half_accuracy: float | None
     bands: list[ConfidenceBand]
+    accuracy: float | None = None
+    mean_confidence: float | None = None
+    ece: float | None = None
+    calibration: list[ConfidenceBand] = []
 
 
 class Mismatch(_Frozen):
@@ -190,7 +215,11 @@ def load_report(path: Path | str) -> EvalReport:
 
 
 class FieldDelta(_Frozen):
-    """One field in two reports; deltas are ``b - a``, so positive means *b* is better."""
+    """One field in two reports; deltas are ``b - a``, so positive means *b* is better.
+
+    ``delta_exact_f1`` compares the exact-match F1 of free text (None where either report
+    lacks it).
+    """
 
     a: FieldStats | None
     b: FieldStats | None
@@ -199,6 +228,7 @@ class FieldDelta(_Frozen):
     delta_f1: float | None
     delta_anls: float | None
     verdict: Verdict
+    delta_exact_f1: float | None = None
 
 
 class Comparison(_Frozen):
@@ -242,6 +272,7 @@ def _field_delta(a: FieldStats | None, b: FieldStats | None) -> FieldDelta:
         delta_f1=delta_f1,
         delta_anls=_delta_of(a.mean_anls, b.mean_anls),
         verdict=verdict,
+        delta_exact_f1=_delta_of(a.exact.f1 if a.exact else None, b.exact.f1 if b.exact else None),
     )
 
 

@@ -59,6 +59,20 @@ class _Field:
     fp: int = 0
     fn: int = 0
     anls: list[float] = field(default_factory=list)
+    exact: list[int] = field(default_factory=lambda: [0, 0, 0])  # tp, fp, fn; text exactly
+
+    def stats(self) -> FieldStats:
+        exact = None
+        if self.kind is FieldKind.TEXT:
+            exact = FieldStats.from_counts(tp=self.exact[0], fp=self.exact[1], fn=self.exact[2])
+        return FieldStats.from_counts(
+            tp=self.tp,
+            fp=self.fp,
+            fn=self.fn,
+            kind=self.kind.value if self.kind else None,
+            mean_anls=sum(self.anls) / len(self.anls) if self.anls else None,
+            exact=exact,
+        )
 
 
 @dataclass(slots=True)
@@ -69,22 +83,15 @@ class _Tally:
     confidence: list[tuple[float, bool]] = field(default_factory=list)
 
     def stats(self) -> tuple[FieldStats, dict[str, FieldStats]]:
-        per_field = {
-            name: FieldStats.from_counts(
-                tp=f.tp,
-                fp=f.fp,
-                fn=f.fn,
-                kind=f.kind.value if f.kind else None,
-                mean_anls=sum(f.anls) / len(f.anls) if f.anls else None,
-            )
-            for name, f in sorted(self.fields.items())
-        }
+        per_field = {name: f.stats() for name, f in sorted(self.fields.items())}
         all_anls = [value for f in self.fields.values() for value in f.anls]
+        exact = [sum(f.exact[k] for f in self.fields.values()) for k in range(3)]
         overall = FieldStats.from_counts(
             tp=sum(f.tp for f in self.fields.values()),
             fp=sum(f.fp for f in self.fields.values()),
             fn=sum(f.fn for f in self.fields.values()),
             mean_anls=sum(all_anls) / len(all_anls) if all_anls else None,
+            exact=FieldStats.from_counts(tp=exact[0], fp=exact[1], fn=exact[2]),
         )
         return overall, per_field
 
@@ -193,6 +200,9 @@ class _Document:
         stats.tp, stats.fp, stats.fn = stats.tp + tp, stats.fp + fp, stats.fn + fn
         if match is not None and kind is FieldKind.TEXT:
             stats.anls.append(match.similarity)
+            exact = match.similarity == 1.0  # ANLS 1: equal after normalisation
+            tp, fp, fn = int(exact), int(has_pred and not exact), int(not exact)
+        stats.exact = [stats.exact[0] + tp, stats.exact[1] + fp, stats.exact[2] + fn]
         if has_pred:
             confidence = confidence_of(self.confidences, pred_path, field_path)
             if confidence is not None:
