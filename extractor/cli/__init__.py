@@ -7,6 +7,7 @@ import typer
 from extractor.cli.eval_cmd import compare_command, eval_command
 from extractor.cli.extract_cmd import extract_command
 from extractor.cli.inspect_cmd import doctor_command, preview_command, schema_command
+from extractor.cli.serve_cmd import serve_command
 
 __all__ = ["app", "main"]
 
@@ -24,6 +25,7 @@ app.command("preview")(preview_command)
 app.command("doctor")(doctor_command)
 app.command("eval")(eval_command)
 app.command("eval-compare")(compare_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:
