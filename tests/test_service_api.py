@@ -273,3 +273,34 @@ def test_job_records_stream_while_it_runs(client: httpx.Client, provider: Provid
     assert 1 <= len(partial) < 6
     wait_for(client, job_id)
     assert len(records_of(client, job_id)) == 6
+
+
+def test_an_item_that_cancels_its_own_lane_finishes_what_it_does() -> None:
+    """A document that fails its job (the key was refused) cancels its lane; it must still
+    record the failure, while the lane's other items stop."""
+    import asyncio
+
+    from extractor.service.scheduler import FairScheduler
+
+    finished: list[str] = []
+
+    async def main() -> None:
+        scheduler = FairScheduler(2)
+        await scheduler.start()
+
+        async def run(item: str) -> None:
+            if item == "refused":
+                scheduler.cancel("job")
+                await asyncio.sleep(0.05)  # e.g. writing the job's status
+                finished.append(item)
+            else:
+                await asyncio.sleep(5)
+                finished.append(item)
+
+        scheduler.add("job", ["slow", "refused", "never"], run)
+        await asyncio.sleep(0.3)
+        assert scheduler.queued == 0 and scheduler.running("job") == 0
+        await scheduler.close()
+
+    asyncio.run(main())
+    assert finished == ["refused"]

@@ -67,14 +67,16 @@ class FairScheduler:
             self._wake.set()
 
     def cancel(self, key: str) -> None:
-        """Drop lane ``key``'s queued items and cancel the ones running."""
+        """Drop lane ``key``'s queued items and cancel the ones running (except the caller,
+        when an item cancels its own lane: it finishes what it is doing)."""
         lane = self._lanes.pop(key, None)
         if lane is None:
             return
         self.queued -= len(lane.items)
         lane.items.clear()
         for task in list(lane.tasks):
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
 
     def running(self, key: str) -> int:
         """How many items of lane ``key`` hold a slot now."""
