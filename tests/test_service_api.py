@@ -304,3 +304,9 @@ def test_an_item_that_cancels_its_own_lane_finishes_what_it_does() -> None:
 
     asyncio.run(main())
     assert finished == ["refused"]
+
+
+def test_a_second_server_on_the_same_data_is_refused(service: ServiceThread) -> None:
+    """Two servers on one --data would both resume its jobs and pay twice."""
+    with pytest.raises(RuntimeError, match="another extractor serve is using"):
+        ServiceThread(ServiceConfig(data=service.config.data, settings=Settings()))

@@ -122,20 +122,21 @@ def test_review_round_trip_in_a_browser(
 
     # Every value's box sits over the page image.
     image = browser.find_element(By.CSS_SELECTOR, "figure.page img").rect
+    x0, y0, width, height = image["x"], image["y"], image["width"], image["height"]
     boxes = browser.find_elements(By.CSS_SELECTOR, "figure.page .box")
     assert len(boxes) >= 15  # header fields and three line items, each with a box
     for box in boxes:
         rect = box.rect
         assert rect["width"] > 0 and rect["height"] > 0
-        assert image["x"] - 1 <= rect["x"] and rect["x"] + rect["width"] <= image["x"] + image["width"] + 1
-        assert image["y"] - 1 <= rect["y"] and rect["y"] + rect["height"] <= image["y"] + image["height"] + 1
+        assert x0 - 1 <= rect["x"] and rect["x"] + rect["width"] <= x0 + width + 1
+        assert y0 - 1 <= rect["y"] and rect["y"] + rect["height"] <= y0 + height + 1
     # …and the total's box is where the total is printed.
     total = browser.find_element(By.CSS_SELECTOR, '.box[data-path="total_amount"]').rect
     left, top, right, bottom = _printed_at("1.468,46")
-    assert total["x"] == pytest.approx(image["x"] + left * image["width"], abs=0.01 * image["width"])
-    assert total["y"] == pytest.approx(image["y"] + top * image["height"], abs=0.01 * image["height"])
-    assert total["x"] + total["width"] >= image["x"] + right * image["width"] - 1
-    assert total["y"] + total["height"] >= image["y"] + bottom * image["height"] - 1
+    assert total["x"] == pytest.approx(x0 + left * width, abs=0.01 * width)
+    assert total["y"] == pytest.approx(y0 + top * height, abs=0.01 * height)
+    assert total["x"] + total["width"] >= x0 + right * width - 1
+    assert total["y"] + total["height"] >= y0 + bottom * height - 1
     assert "conf-" in (browser.find_element(By.CSS_SELECTOR, '.box[data-path="total_amount"]')
                        .get_attribute("class") or "")  # fmt: skip
 

@@ -51,7 +51,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = Engine(config)
-        await engine.start()
+        try:
+            await engine.start()
+        except Exception as exc:
+            app.state.startup_error = exc  # for whoever started the server to report
+            raise
         app.state.engine = engine
         try:
             yield

@@ -15,6 +15,7 @@ store is closed only after the commits queued before it.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import uuid
@@ -23,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from extractor.api import choose_provider, open_job_provider
-from extractor.errors import AuthError
+from extractor.errors import AuthError, ConfigError
 from extractor.isolate import PagesWorkerPool
 from extractor.jobs import fingerprint_for
 from extractor.pipeline import process
@@ -78,7 +79,7 @@ class Engine:
         self.config = config
         self.settings = config.settings
         self.data = config.data
-        self.db = ServiceDB(self.data / "service.db")
+        self.db: ServiceDB  # opened by start(), once --data is ours
         self.jobs: dict[str, JobState] = {}
         self.provider: Provider | None = None
         self.pool: PagesWorkerPool | None = None
@@ -86,11 +87,18 @@ class Engine:
         self._stores: dict[str, RecordStore] = {}  # open for jobs still running
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="extractor-writer")
         self._reserved = 0
+        self._lock: IO[bytes] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the provider and the reading pool, and resume unfinished jobs."""
+        """Open the provider and the reading pool, and resume unfinished jobs.
+
+        Raises:
+            ConfigError: another server is using the same ``--data``.
+        """
+        self._lock_data()
+        self.db = ServiceDB(self.data / "service.db")
         shutil.rmtree(self.data / "tmp", ignore_errors=True)  # uploads never acknowledged
         self.provider = open_job_provider(self.settings, choose_provider(self.settings))
         cap = self.provider.max_concurrency or self.settings.concurrency
@@ -116,6 +124,8 @@ class Engine:
             await self.provider.aclose()
         self._writer.shutdown(wait=True)
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
 
     # -- admission ------------------------------------------------------------------------
 
@@ -198,6 +208,11 @@ class Engine:
         """Every committed record of a job, by input index."""
         with self.store(job_id) as store:
             yield from store.records()
+
+    def record(self, job_id: str, sha256: str) -> dict[str, Any] | None:
+        """The committed record of the job's (first) document with this content, if any."""
+        with self.store(job_id) as store:
+            return next((r for r in store.records() if r.get("sha256") == sha256), None)
 
     def upload_path(self, document: DocumentRow) -> Path:
         return self._job_dir(document.job_id) / "uploads" / document.stored
@@ -293,6 +308,18 @@ class Engine:
             await self._finish(job, "done")
             return
         self.scheduler.add(row.id, todo, partial(self._run_document, job))
+
+    def _lock_data(self) -> None:
+        """Hold an exclusive lock on ``--data`` while serving: two servers would both
+        resume the same jobs and pay for every document twice."""
+        self.data.mkdir(parents=True, exist_ok=True)
+        lock = open(self.data / "serve.lock", "ab")  # noqa: SIM115 (held until close())
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise ConfigError(f"another extractor serve is using {self.data}") from None
+        self._lock = lock
 
     def _remove_orphans(self) -> None:
         """Remove the files of jobs whose rows were never committed (killed mid-submit:

@@ -100,7 +100,7 @@ async def review_document(request: Request, job_id: JOB_ID, sha256: SHA256) -> H
     engine = engine_of(request)
     job = find_job(engine, job_id)
     document = _document(engine, job_id, sha256)
-    record = next((r for r in engine.records(job_id) if r.get("sha256") == sha256), None)
+    record = engine.record(job_id, sha256)
     if record is None:
         raise HTTPException(404, "this document has no record yet")
     problem = None

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -41,18 +42,25 @@ class ServiceThread:
                                    timeout_graceful_shutdown=5)  # fmt: skip
         self._server = uvicorn.Server(uv_config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]},
+            target=self._run,
             name=f"extractor-service:{self.port}", daemon=True,
         )  # fmt: skip
         self._thread.start()
         deadline = time.monotonic() + start_timeout
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError("the service did not start (see the log above)")
+                self._socket.close()
+                error = getattr(self.app.state, "startup_error", None)
+                raise RuntimeError(f"the service did not start: {error or 'see the log'}")
             if time.monotonic() > deadline:
                 self.close()
                 raise TimeoutError(f"the service did not start within {start_timeout:g} s")
             time.sleep(0.01)
+
+    def _run(self) -> None:
+        # uvicorn exits when the app fails to start; the constructor reports why.
+        with contextlib.suppress(SystemExit):
+            self._server.run(sockets=[self._socket])
 
     def close(self) -> None:
         """Stop serving and wait for the engine to close; safe to call twice."""
