@@ -310,3 +310,39 @@ def test_a_second_server_on_the_same_data_is_refused(service: ServiceThread) -> 
     """Two servers on one --data would both resume its jobs and pay twice."""
     with pytest.raises(RuntimeError, match="another extractor serve is using"):
         ServiceThread(ServiceConfig(data=service.config.data, settings=Settings()))
+
+
+def test_the_review_page_shows_failed_checks_and_warnings(
+    client: httpx.Client, provider: Provider
+) -> None:
+    """An answer whose total breaks net + tax = total, even after the repairs, keeps its
+    failed check in the record; the review page lists it beside the values."""
+    provider.answers["Invoice"] = {**INVOICE, "total_amount": 1568.46}
+    try:
+        job_id = submit(client, "invoice.pdf")
+        wait_for(client, job_id)
+    finally:
+        provider.answers["Invoice"] = INVOICE
+    record = records_of(client, job_id)[0]
+    failed = [c for c in record["checks"] if c["status"] == "failed"]
+    assert failed and record["warnings"]
+    page = client.get(f"/review/{job_id}/{record['sha256']}").text
+    for check in failed:
+        assert f"check failed: {check['name']}" in page
+    assert '<li class="warning">' in page
+
+
+def test_every_shipped_schema_becomes_an_editor() -> None:
+    from extractor.schema import load_schema
+    from extractor.service.review_form import fields_of, render_fields
+    from schemas import SHIPPED
+
+    for name in SHIPPED:
+        schema = load_schema(name).model.model_json_schema()
+        fields = fields_of(schema)
+        html = "".join(render_fields(fields, None, {}, {}))
+        assert fields and len(fields) == len(schema["properties"]), name
+        for field in fields:
+            marker = "data-list" if field.kind == "list" else "data-object" if (
+                field.kind == "object") else "data-path"  # fmt: skip
+            assert f'{marker}="{field.name}' in html, (name, field.name)
