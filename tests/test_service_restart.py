@@ -101,3 +101,42 @@ def test_a_job_survives_kill_9_with_one_record_per_document(tmp_path: Path) -> N
         assert _committed(records) == DOCUMENTS
         assert provider.calls <= DOCUMENTS + in_flight
         assert provider.calls >= DOCUMENTS  # every uncommitted document was asked again
+
+
+def test_a_clean_stop_resumes_and_another_model_fails_the_job(tmp_path: Path) -> None:
+    """Stopping the server (Ctrl-C, SIGTERM) leaves unfinished jobs to resume at the next
+    start; a server started with another model does not finish them with that model."""
+    from extractor.service.config import ServiceConfig
+    from extractor.service.serving import ServiceThread
+    from extractor.settings import Settings
+
+    files = [("files", (f"r{n}.txt", f"SHOP {n}\nTOTAL {n}.50\n".encode())) for n in range(8)]
+    with ScriptedServer(responder=_answer) as provider:
+
+        def config(model: str) -> ServiceConfig:
+            settings = Settings().with_options(
+                provider="openai-compatible",
+                model=model,
+                base_url=provider.base_url,
+                concurrency=2,
+            )
+            return ServiceConfig(data=tmp_path, settings=settings)
+
+        with ServiceThread(config("m")) as service:
+            job = httpx.post(f"{service.url}/v1/jobs", files=files,
+                             data={"schema": "receipt"}).json()["id"]  # fmt: skip
+            while httpx.get(f"{service.url}/v1/jobs/{job}").json()["done"] < 2:
+                time.sleep(0.02)
+        with ServiceThread(config("m")) as service:
+            resumed = httpx.get(f"{service.url}/v1/jobs/{job}").json()
+            assert resumed["status"] in ("queued", "running") and 2 <= resumed["done"] < 8
+            while (status := httpx.get(f"{service.url}/v1/jobs/{job}").json())["done"] < 4:
+                time.sleep(0.02)
+        with ServiceThread(config("another-model")) as service:
+            status = httpx.get(f"{service.url}/v1/jobs/{job}").json()
+            assert status["status"] == "failed" and "model" in status["error"]
+            calls = provider.calls
+            time.sleep(0.5)
+            assert provider.calls == calls  # nothing was sent under the other model
+        with ServiceThread(config("m")) as service:  # a failed job stays failed
+            assert httpx.get(f"{service.url}/v1/jobs/{job}").json()["status"] == "failed"

@@ -19,13 +19,19 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-__all__ = ["Form", "Upload", "UploadRejected", "clean_label", "make_durable", "receive_form"]
+__all__ = [
+    "Form",
+    "Upload",
+    "UploadRejected",
+    "clean_label",
+    "make_durable",
+    "receive_form",
+    "stored_suffix",
+]
 
 _MAX_FIELDS = 16
 _MAX_FIELD_BYTES = 64 * 1024
 _LABEL_CHARS = 200
-# Suffixes the server may give a stored file (readers sniff content; text files are the
-# exception, told apart by their suffix). Anything else is stored as ``.bin``.
 _SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp",
                        ".gif", ".txt", ".text", ".md"})  # fmt: skip
 
@@ -49,15 +55,21 @@ class Upload:
 
     @property
     def suffix(self) -> str:
-        """A server-chosen suffix for storing it (the label's, when it is a known one)."""
-        suffix = Path(self.label).suffix.lower()
-        return suffix if suffix in _SUFFIXES else ".bin"
+        """A server-chosen suffix for storing it (see :func:`stored_suffix`)."""
+        return stored_suffix(self.label)
 
 
 @dataclass
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[Upload] = field(default_factory=list)
+
+
+def stored_suffix(label: str) -> str:
+    """The suffix a stored file gets: the label's when it is a known one, else ``.bin``
+    (readers sniff content; only text files are told apart by their suffix)."""
+    suffix = Path(label).suffix.lower()
+    return suffix if suffix in _SUFFIXES else ".bin"
 
 
 def clean_label(name: str, number: int) -> str:
@@ -125,7 +137,8 @@ class _Receiver:
         number = len(self.form.files) + 1
         self._unnamed = not options[b"filename"]
         self._label = clean_label(options[b"filename"].decode("utf-8", "replace"), number)
-        self._file = open(self.staging / str(number), "wb")  # noqa: SIM115 (closed in _end)
+        name = f"{number}{stored_suffix(self._label)}"
+        self._file = open(self.staging / name, "wb")  # noqa: SIM115 (closed in _end)
         self._size, self._hash = 0, hashlib.sha256()
 
     def _data(self, data: bytes, start: int, end: int) -> None:
