@@ -83,9 +83,14 @@ def checked_model(
 
         def checked(self: BaseModel, info: ValidationInfo) -> BaseModel:
             pages: list[Page] | None = (info.context or {}).get("pages")
-            data = self.model_dump(mode="json")
-            found = ground(data, pages) if pages else None
-            broken = to_repair(check(self), found) if rules else []
+            results = check(self) if rules else []
+            # Grounding costs more than all the rules: only when asked for, or to tell a
+            # misprinted identifier from a misread one.
+            printed_rule_failed = any(r.as_printed for r in failures(results))
+            found = None
+            if pages and (grounding or printed_rule_failed):
+                found = ground(self.model_dump(mode="json"), pages)
+            broken = to_repair(results, found)
             problems = []
             if broken:
                 problems.append(

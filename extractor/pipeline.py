@@ -213,11 +213,20 @@ _ROWS_AFTER_THE_LIST = 5  # row-like lines after a list's last item that make it
 
 
 def _cut_short(value: BaseModel, pages: list[Page], lists: list[str]) -> bool:
-    """Whether a list of ``value`` ends on a page after which table rows still follow."""
+    """Whether a list of ``value`` ends on a page after which item-like rows (words and at
+    least two amounts with cents, as a unit price and a line total) still follow."""
     data = value.model_dump(mode="json")
-    found = ground({name: data.get(name) or [] for name in lists}, pages)
-    last = max((g.page or 0 for g in found.values() if g.page is not None), default=0)
+    items = [item for name in lists for item in data.get(name) or [] if isinstance(item, dict)]
+    # An item's text may wrap over lines as printed: look for its longest word.
+    words = {max(_squash(v).split(), key=len) for item in items for v in item.values()
+             if isinstance(v, str) and v.strip()}  # fmt: skip
+    texts = {page.number: _squash(page.text) for page in pages}
+    last = max((n for n, text in texts.items() if any(w in text for w in words)), default=0)
     return rows_beyond(pages, last) >= _ROWS_AFTER_THE_LIST
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _answer(

@@ -30,6 +30,7 @@ from extractor.schema import SchemaSpec
 
 __all__ = [
     "ANSWER_TOKENS_PER_TEXT_TOKEN",
+    "amounts_in",
     "answer_estimate",
     "header_spec",
     "join_lists",
@@ -139,14 +140,20 @@ def join_lists(parts: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
     return joined
 
 
-def rows_beyond(pages: Sequence[Page], last_page: int) -> int:
-    """Lines that look like table rows (words and an amount with cents) on the pages after
-    ``last_page``: a list that ends before them may have been cut short."""
+def amounts_in(line: str) -> int:
+    """How many amounts with cents ``line`` prints."""
+    return len(_ROW.findall(line))
+
+
+def rows_beyond(pages: Sequence[Page], last_page: int, *, min_amounts: int = 2) -> int:
+    """Lines that look like item rows (words and at least ``min_amounts`` amounts with
+    cents: a unit price and a line total) on the pages after ``last_page``. A list that
+    ends before such rows may have been cut short; totals lines print one amount."""
     rows = 0
     for page in pages:
         if page.number <= last_page:
             continue
         for line in page.text.splitlines():
-            if _ROW.search(line) and sum(ch.isalpha() for ch in line) >= 3:
+            if amounts_in(line) >= min_amounts and sum(ch.isalpha() for ch in line) >= 3:
                 rows += 1
     return rows
