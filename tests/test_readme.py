@@ -21,6 +21,7 @@ EXPECTED = {
     "Invoice": json.loads((ROOT / "fixtures" / "expected" / "invoice.json").read_text()),
     "Receipt": json.loads((ROOT / "fixtures" / "expected" / "receipt.json").read_text()),
 }
+MULTIPAGE = json.loads((ROOT / "fixtures" / "expected" / "multipage.json").read_text())
 
 
 def python_blocks() -> list[str]:
@@ -28,7 +29,12 @@ def python_blocks() -> list[str]:
 
 
 def answer(request: RecordedRequest) -> Reply:
+    """The fixture's expected record: the multi-page invoice's for its pages, else the
+    one of the schema asked for."""
     name = request.json["response_format"]["json_schema"]["name"]
+    shown = json.dumps(request.json["messages"][1]["content"])
+    if name == "Invoice" and MULTIPAGE["invoice_number"] in shown:
+        return Reply.chat(json.dumps(MULTIPAGE))
     return Reply.chat(json.dumps(EXPECTED[name]))
 
 
