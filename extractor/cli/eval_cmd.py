@@ -8,29 +8,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from extractor.errors import ConfigError
-from extractor.evaluate import (
-    Comparison,
-    EvalReport,
-    FieldDelta,
-    FieldStats,
-    compare,
-    load_records,
-    load_truth,
-    score,
-)
-from extractor.evaluate.confidence import CALIBRATION_BINS
 from extractor.evaluate.matching import DEFAULT_TEXT_THRESHOLD
-from extractor.evaluate.report import is_report_json
-from extractor.export import write_atomic
+
+if TYPE_CHECKING:  # loaded when a command runs, not for --help
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from extractor.evaluate import Comparison, EvalReport, FieldDelta, FieldStats
 
 __all__ = ["compare_command", "eval_command", "show_report"]
 
@@ -72,11 +62,15 @@ def _signed(value: float | None) -> str:
 
 
 def _fail(message: str) -> typer.Exit:
+    from rich.console import Console
+
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
 def _score_file(results: Path, truth: Path, threshold: float, skip_missing: bool) -> EvalReport:
+    from extractor.evaluate import load_records, load_truth, score
+
     try:
         return score(
             load_records(results),
@@ -102,6 +96,8 @@ def _stats_row(name: str, stats: FieldStats) -> list[str]:
 
 
 def _report_table(report: EvalReport, title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("field", no_wrap=True)
     table.add_column("kind", style="dim")
@@ -130,6 +126,11 @@ def _print_documents(console: Console, report: EvalReport) -> None:
 
 
 def _print_confidence(console: Console, report: EvalReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from extractor.evaluate.confidence import CALIBRATION_BINS
+
     conf = report.confidence
     if conf is None:
         return
@@ -204,6 +205,10 @@ def eval_command(
 
         extractor eval results.jsonl -t ../shared/eval/invoices --json report.json
     """
+    from rich.console import Console
+
+    from extractor.export import write_atomic
+
     report = _score_file(results, truth, threshold, skip_missing)
     console = Console()
     show_report(console, report, f"{results} vs {truth}")
@@ -220,6 +225,10 @@ def eval_command(
 
 def _load_side(path: Path, truth: Path | None, threshold: float) -> EvalReport:
     """A saved report as it is, or a records file scored against *truth*."""
+    from pydantic import ValidationError
+
+    from extractor.evaluate.report import EvalReport, is_report_json
+
     try:
         parsed = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -235,6 +244,8 @@ def _load_side(path: Path, truth: Path | None, threshold: float) -> EvalReport:
 
 
 def _delta_cell(delta: FieldDelta) -> Text:
+    from rich.text import Text
+
     style = _VERDICT_STYLE[delta.verdict]
     if delta.delta_f1 is None:
         return Text(delta.verdict.replace("_", " "), style=style)
@@ -242,6 +253,8 @@ def _delta_cell(delta: FieldDelta) -> Text:
 
 
 def _compare_row(name: str, delta: FieldDelta) -> list[str | Text]:
+    from rich.text import Text
+
     a, b = delta.a, delta.b
     return [
         name,
@@ -254,6 +267,8 @@ def _compare_row(name: str, delta: FieldDelta) -> list[str | Text]:
 
 
 def _comparison_table(comparison: Comparison, a: Path, b: Path) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"a = {a}\nb = {b}", title_justify="left")
     table.add_column("field", no_wrap=True)
     for name in ("n", "F1 a", "F1 b", "Δ F1"):
@@ -311,6 +326,11 @@ def compare_command(
 
         extractor eval-compare old.jsonl new.jsonl -t ../shared/eval/invoices
     """
+    from rich.console import Console
+
+    from extractor.evaluate import compare
+    from extractor.export import write_atomic
+
     comparison = compare(_load_side(a, truth, threshold), _load_side(b, truth, threshold))
     console = Console()
     console.print(_comparison_table(comparison, a, b))

@@ -132,6 +132,7 @@ def extract_command(
 
         extractor extract ../shared/eval/receipts -s receipt --truth ../shared/eval/receipts
     """
+    _prefetch_model_stack()
     from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet, soft_wrap=True)
@@ -142,7 +143,6 @@ def extract_command(
 
         spec = load_schema(schema)
         settings = opt.job_settings(**given)
-        _prefetch_model_stack()
         from extractor.api import choose_provider, open_job_provider
 
         choice = choose_provider(settings)

@@ -16,21 +16,50 @@ Example:
 
 from __future__ import annotations
 
-from extractor.evaluate.matching import FieldKind, anls, field_kind
-from extractor.evaluate.records import load_records, load_truth
-from extractor.evaluate.report import (
-    Comparison,
-    ConfidenceBand,
-    ConfidenceReport,
-    DocumentCounts,
-    EvalReport,
-    FieldDelta,
-    FieldStats,
-    Mismatch,
-    compare,
-    load_report,
-)
-from extractor.evaluate.scoring import score
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers; at run time each name loads on first use
+    from extractor.evaluate.matching import FieldKind, anls, field_kind
+    from extractor.evaluate.records import load_records, load_truth
+    from extractor.evaluate.report import (
+        Comparison,
+        ConfidenceBand,
+        ConfidenceReport,
+        DocumentCounts,
+        EvalReport,
+        FieldDelta,
+        FieldStats,
+        Mismatch,
+        compare,
+        load_report,
+    )
+    from extractor.evaluate.scoring import score
+
+# Lazy, so that a command line option's default (extractor.evaluate.matching) does not load
+# the report module (and rich's tables) for `extractor --help`.
+_EXPORTS = {
+    "extractor.evaluate.matching": ("FieldKind", "anls", "field_kind"),
+    "extractor.evaluate.records": ("load_records", "load_truth"),
+    "extractor.evaluate.report": ("Comparison", "ConfidenceBand", "ConfidenceReport",
+                                  "DocumentCounts", "EvalReport", "FieldDelta", "FieldStats",
+                                  "Mismatch", "compare", "load_report"),
+    "extractor.evaluate.scoring": ("score",),
+}  # fmt: skip
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'extractor.evaluate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "Comparison",
