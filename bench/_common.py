@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+# Where the benchmarks read and write. The smoke test (tests/test_bench_smoke.py) points
+# them at tiny stand-ins, so it neither needs ../shared nor overwrites real results.
+RESULTS = Path(os.environ.get("EXTRACTOR_BENCH_RESULTS") or ROOT / "bench" / "results")
+EVAL = Path(os.environ.get("EXTRACTOR_EVAL") or ROOT.parent / "shared" / "eval")
+CORPUS = Path(
+    os.environ.get("EXTRACTOR_CORPUS") or ROOT.parent / "shared" / "corpus" / "pdf-malformed"
+)
 
 # The editable install in .venv lists ``extractor`` as a namespace package, so a script run
 # from bench/ would import it without running extractor/__init__.py (no ``extract_many``

@@ -27,8 +27,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from _common import EVAL as _EVAL
+
 ROOT = Path(__file__).resolve().parent.parent
-EVAL = ROOT.parent / "shared" / "eval" / "invoices"
+EVAL = _EVAL / "invoices"
 
 
 def _truths() -> list[dict[str, Any]]:

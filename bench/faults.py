@@ -41,12 +41,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, machine, revision, spread, write_result
+from _common import EVAL as _EVAL
+from _common import machine, revision, spread, write_result
 
 from extractor import extract_many
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
 
-EVAL = ROOT.parent / "shared" / "eval" / "invoices"
+EVAL = _EVAL / "invoices"
 INVOICE = json.dumps({
     "invoice_number": "INV-1", "invoice_date": "2024-01-31", "due_date": None,
     "seller_name": "ACME GmbH", "seller_vat_id": None, "buyer_name": "Buyer Ltd",

@@ -31,7 +31,7 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from _common import ROOT, median, spread, write_result
+from _common import CORPUS, median, spread, write_result
 
 from extractor.forms import form_type, has_widgets, open_page, read_page_fields
 
@@ -168,7 +168,7 @@ def time_dense(count: int, repeats: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/corpus/pdf-malformed")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--dense", type=int, default=200)
     args = parser.parse_args()
     files = [p for p in fillable(args.corpus) if _opens_everywhere(p)]

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _common import RESULTS, write_result
+from _common import EVAL, RESULTS, write_result
 
 from extractor.evaluate import load_truth
 from extractor.ground import ground
@@ -53,7 +53,7 @@ def read_once(source: Path, cache: Path) -> list[Page]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--truth", type=Path, default=Path("../shared/eval/receipts"))
+    parser.add_argument("--truth", type=Path, default=EVAL / "receipts")
     parser.add_argument("--show", type=int, default=0)
     args = parser.parse_args()
     name = args.truth.resolve().name

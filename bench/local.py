@@ -36,14 +36,13 @@ import statistics
 import time
 from typing import Any
 
-from _common import ROOT, machine, write_result
+from _common import EVAL, machine, write_result
 
 from extractor import Settings, aextract
 from extractor.providers.base import Completion, Sampling
 from extractor.providers.local import LocalProvider, _text_only, grammar_schema
 from extractor.schema import SchemaSpec, load_schema
 
-EVAL = ROOT.parent / "shared" / "eval"
 SETS = {"invoices": ("invoice", "*.pdf"), "receipts": ("receipt", "*.jpg")}
 
 

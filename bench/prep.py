@@ -18,10 +18,10 @@ Variants (all single-threaded, same pages, rendered at the same size as extracto
   baseline. Does no text and no encoding.
 - ``direct``: what a hand-written equivalent of vision mode does: open, ``get_text_range``,
   render at the same scale, JPEG q85.
-- ``extractor_vision``: ``prepare(path, Settings(mode="vision", ocr=False), vision=True)``:
+- ``extractor_vision``: ``prepare(path, PageOptions(mode="vision", ocr=False))``:
   load (read, sniff, sha256) + text layer + text runs + render + JPEG.
 - ``raw_text``: open, per page ``get_textpage().get_text_range()``.
-- ``extractor_text``: ``prepare(path, Settings(mode="text", ocr=False), vision=True)``
+- ``extractor_text``: ``prepare(path, PageOptions(mode="text", ocr=False))``
   (OCR off: one page of the corpus has no text layer and raw text does no OCR either).
 
 After the repeats, ``breakdown`` times each step of vision mode on its own (load, open,
@@ -42,16 +42,16 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
-from _common import ROOT, machine, median, spread, write_result
+from _common import EVAL, machine, median, spread, write_result
 from PIL import Image
 
 from extractor import images
 from extractor import pages as pages_module
 from extractor.load import load
 from extractor.reading import prepare
-from extractor.settings import Settings
+from extractor.settings import PageOptions
 
-CORPUS = ROOT.parent / "shared" / "eval" / "invoices"
+CORPUS = EVAL / "invoices"
 DPI = 150
 MAX_SIDE = 1540
 JPEG_QUALITY = 85  # extractor.images._JPEG_QUALITY
@@ -119,8 +119,8 @@ def direct(files: list[Path]) -> int:
 
 
 def _extractor(files: list[Path], mode: str) -> int:
-    settings = Settings(mode=mode, ocr=False)  # type: ignore[arg-type]
-    return sum(len(prepare(path, settings, vision=True)[1]) for path in files)
+    options = PageOptions(mode=mode, ocr=False)  # type: ignore[arg-type]
+    return sum(len(prepare(path, options)[1]) for path in files)
 
 
 def extractor_vision(files: list[Path]) -> int:
@@ -169,7 +169,7 @@ def readable(files: list[Path]) -> tuple[list[Path], dict[str, str]]:
     good, failed = [], {}
     for path in files:
         try:
-            prepare(path, Settings(mode="text", ocr=False), vision=True)
+            prepare(path, PageOptions(mode="text", ocr=False))
         except Exception as exc:  # reported, and the file left out of every variant
             failed[path.name] = f"{type(exc).__name__}: {exc}"[:200]
         else:
@@ -179,10 +179,10 @@ def readable(files: list[Path]) -> tuple[list[Path], dict[str, str]]:
 
 def check_sizes(files: list[Path]) -> dict[str, Any]:
     """The baselines must produce the images extractor sends: same sizes, page for page."""
-    settings = Settings(mode="vision", ocr=False)
+    options = PageOptions(mode="vision", ocr=False)
     sizes = []
     for path in files:
-        _, prepared = prepare(path, settings, vision=True)
+        _, prepared = prepare(path, options)
         pdf = pdfium.PdfDocument(path)
         for page_info in prepared:
             page = pdf[page_info.number - 1]

@@ -31,7 +31,7 @@ from _common import write_result
 from extractor.evaluate import load_records, load_truth
 from extractor.ground import ground
 from extractor.reading import prepare
-from extractor.settings import Settings
+from extractor.settings import PageOptions
 
 PRESENT = ("exact", "normalized")
 
@@ -41,12 +41,12 @@ def field_of(path: str) -> str:
 
 
 def ceiling(
-    source_dir: Path, truth: dict[str, dict[str, Any]], settings: Settings, vision: bool
+    source_dir: Path, truth: dict[str, dict[str, Any]], options: PageOptions
 ) -> dict[str, Counter[str]]:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     sources = {p.stem: p for p in source_dir.iterdir() if p.suffix.lower() != ".json"}
     for stem, values in sorted(truth.items()):
-        _, pages = prepare(sources[stem], settings, vision=vision)
+        _, pages = prepare(sources[stem], options)
         for path, grounding in ground(values, pages).items():
             counts[field_of(path)][grounding.status] += 1
     return counts
@@ -89,8 +89,8 @@ def main() -> None:
     parser.add_argument("--vision", action="store_true")
     args = parser.parse_args()
     truth = load_truth(args.truth)
-    settings = Settings(mode=args.mode)
-    top = ceiling(args.sources or args.truth, truth, settings, args.vision)
+    options = PageOptions(mode=args.mode, vision=args.vision)
+    top = ceiling(args.sources or args.truth, truth, options)
     found = grounded(load_records(args.results))
     absent = ("not_found", "hidden_only")
     sent_columns = [("present", PRESENT), ("only fuzzy", ("fuzzy",)), ("absent", absent)]

@@ -23,13 +23,14 @@ import sys
 from collections import Counter
 from typing import Any
 
-from _common import ROOT, machine, revision, write_result
+from _common import EVAL as _EVAL
+from _common import machine, revision, write_result
 
 from extractor import extract
 from extractor.testing import Reply, ScriptedServer
 from schemas import Invoice
 
-EVAL = ROOT.parent / "shared" / "eval" / "invoices"
+EVAL = _EVAL / "invoices"
 
 
 def _answer(truth: dict[str, Any]) -> dict[str, Any]:

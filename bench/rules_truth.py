@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, write_result
+from _common import EVAL, write_result
 from pydantic import BaseModel
 
 from extractor.identifiers import is_valid_iban
@@ -179,7 +179,7 @@ def print_corruptions(table: dict[str, dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--eval", type=Path, default=EVAL)
     args = parser.parse_args()
     invoices, receipts = load(args.eval / "invoices"), load(args.eval / "receipts")
 
@@ -201,7 +201,7 @@ def main() -> None:
         "invoice_rules": invoice_counts, "receipt_rules": receipt_counts,
         "truth_failures": invoice_failures + receipt_failures, "corrupted": corrupted,
     })  # fmt: skip
-    print(f"\nwritten to {path.relative_to(ROOT)}")
+    print(f"\nwritten to {path}")
 
 
 if __name__ == "__main__":

@@ -242,14 +242,14 @@ def rss(total: int, concurrency: int) -> dict[str, Any]:
         httpx.Client(base_url=url, timeout=300) as client,
     ):
         samples["idle_kib"] = status_kib(pid, "VmRSS")
-        done = 0
+        done, batch = 0, min(100, total)
         started = time.perf_counter()
         while done < total:
-            files = [("files", (f"invoice-{done + n}.pdf", pdf)) for n in range(100)]
+            files = [("files", (f"invoice-{done + n}.pdf", pdf)) for n in range(batch)]
             job = client.post("/v1/jobs", files=files, data={"schema": "invoice"}).json()
             _wait_done(client, job["id"])
-            done += 100
-            if done in (100, total):
+            done += batch
+            if done in (batch, total):
                 workers = [status_kib(p, "VmRSS") or 0 for p in _descendants(pid)]
                 samples[f"after_{done}"] = {
                     "server_rss_kib": status_kib(pid, "VmRSS"),
@@ -258,7 +258,7 @@ def rss(total: int, concurrency: int) -> dict[str, Any]:
                 }  # fmt: skip
         samples["docs_per_min"] = round(60 * total / (time.perf_counter() - started), 1)
     first, last = (
-        samples["after_100"]["server_rss_kib"],
+        samples[f"after_{batch}"]["server_rss_kib"],
         samples[f"after_{total}"]["server_rss_kib"],
     )
     samples["growth_kib"] = last - first

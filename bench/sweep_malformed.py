@@ -25,18 +25,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _common import CORPUS, RESULTS
+
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "pdf-malformed"
-OUT = ROOT / "bench" / "results" / "sweep_malformed.json"
+OUT = RESULTS / "sweep_malformed.json"
 
 
 async def sweep(files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     from extractor.errors import ExtractorError
     from extractor.isolate import PagesWorkerPool
-    from extractor.settings import Settings
+    from extractor.settings import PageOptions
 
-    settings = Settings(mode=args.mode, ocr=False)
-    vision = args.mode != "text"
+    options = PageOptions(mode=args.mode, ocr=False, vision=args.mode != "text")
     concurrency = args.concurrency
     outcomes: dict[str, list[dict[str, Any]]] = {str(f): [] for f in files}
     todo: asyncio.Queue[Path] = asyncio.Queue()
@@ -46,7 +46,7 @@ async def sweep(files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     async def one(pool: PagesWorkerPool, path: Path) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            _, pages = await pool.prepare(path, settings, vision=vision)
+            _, pages = await pool.prepare(path, options)
             outcome: dict[str, Any] = {"status": "ok", "error": None, "pages": len(pages)}
         except ExtractorError as exc:
             outcome = {"status": "error", "error": exc.code, "message": str(exc)[:300]}

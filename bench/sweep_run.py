@@ -24,11 +24,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, descendants, run_cli_timed, status_kib, write_result
+from _common import CORPUS, descendants, run_cli_timed, status_kib, write_result
 
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "pdf-malformed"
 RECEIPT = json.dumps({"company": "ACME", "address": None, "date": None, "total": 1.0})
 
 
