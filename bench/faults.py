@@ -8,8 +8,8 @@ The documents are the 73 eval invoices (``../shared/eval/invoices``, text layer)
 ``--copies`` times (292 by default), each copy a distinct file, extracted with the shipped
 ``invoice`` schema. The server (a ScriptedServer in a child process) admits at most
 ``--rate`` requests in any sliding second and answers the rest 429 with ``Retry-After``;
-an admitted request is answered after ``--latency`` seconds, with a valid invoice, or with
-HTTP 500 for a seeded ``--error-rate`` share of them. The bound is N / min(R, C/L)
+an admitted request is answered after ``--latency`` seconds with that invoice's truth, or
+with HTTP 500 for a seeded ``--error-rate`` share of them. The bound is N / min(R, C/L)
 seconds: what a client that never wasted a slot and never hit an error could do (the
 retries the 500s force make it unreachable by ~error-rate).
 
@@ -56,8 +56,18 @@ INVOICE = json.dumps({
 })  # fmt: skip
 
 
+def _truth_answers() -> list[tuple[str, str]]:
+    """(invoice number, the invoice's truth as an answer) for every eval invoice."""
+    from client_cpu import _truths
+
+    return [(json.dumps(t["invoice_number"])[1:-1], json.dumps(t)) for t in _truths()
+            if t.get("invoice_number")]  # fmt: skip
+
+
 class FaultyResponder:
-    """A sliding-window rate limit (429 + Retry-After), a latency, and seeded HTTP 500s."""
+    """A sliding-window rate limit (429 + Retry-After), a latency, and seeded HTTP 500s;
+    an admitted request is answered with its invoice's truth, as a good model would (a
+    wrong answer could send the pipeline into extra requests the bound does not count)."""
 
     def __init__(self, rate: int, latency: float, error_rate: float, seed: int = 7) -> None:
         self.rate, self.latency, self.error_rate = rate, latency, error_rate
@@ -66,6 +76,7 @@ class FaultyResponder:
         self._window: deque[float] = deque()
         self.counts = {"admitted": 0, "refused": 0, "errors": 0}
         self.admitted_at: list[float] = []
+        self.answers = _truth_answers()
 
     def __call__(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -84,7 +95,9 @@ class FaultyResponder:
                 self.counts["errors"] += 1
         if failing:
             return Reply(status=500, json={"error": {"message": "upstream"}}, delay=self.latency)
-        return Reply.chat(INVOICE, delay=self.latency)
+        shown = json.dumps(request.json["messages"][1]["content"])
+        answer = next((a for number, a in self.answers if number in shown), INVOICE)
+        return Reply.chat(answer, delay=self.latency)
 
 
 def _serve(conn: Connection, rate: int, latency: float, error_rate: float) -> None:
