@@ -156,7 +156,8 @@ class _Job:
             self.pages, max_images=self.provider.max_images, max_tokens=self.budget
         )
         self.doc.requests += len(groups)
-        answers = [await self.ask(self.schema, group, rules=len(groups) == 1) for group in groups]
+        rules = len(groups) == 1 and self.provider.repairs_rules
+        answers = [await self.ask(self.schema, group, rules=rules) for group in groups]
         return answers[0] if len(answers) == 1 else _merged(answers, self.schema, self.doc)
 
     async def windowed(self, why: str) -> BaseModel:

@@ -28,6 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from extractor.candidates import find_candidates, restrict
 from extractor.errors import ConfigError, EmptyOutput, OutputTruncated
 from extractor.providers.base import Completion
 from extractor.result import Usage
@@ -126,6 +127,9 @@ class LocalProvider:
         model: a path to a ``.gguf`` file, or None for the shipped SmolLM2-135M.
         n_ctx: context window in tokens.
         threads: CPU threads (None: llama.cpp's default).
+        candidates: restrict dates, numbers, IBANs, VAT ids, currencies and number-like
+            fields to values the document prints (:mod:`extractor.candidates`); a small
+            model otherwise invents well-formed values the page never shows.
     """
 
     name = "local"
@@ -138,7 +142,14 @@ class LocalProvider:
     # repeating itself; asking for more only costs minutes.
     max_output_tokens: int | None = 1536
 
-    def __init__(self, model: str | None = None, *, n_ctx: int = 8192, threads: int | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        n_ctx: int = 8192,
+        threads: int | None = None,
+        candidates: bool = True,
+    ):
         path = Path(model) if model else default_model_path()
         if not available():
             raise ConfigError(
@@ -156,6 +167,10 @@ class LocalProvider:
         self.n_ctx = n_ctx
         self.context_tokens = n_ctx
         self.threads = threads
+        self.candidates = candidates
+        # The shipped 135M model cannot act on "net + tax = 1468.46, but total is 1.00";
+        # a GGUF the user names may well.
+        self.repairs_rules = model is not None
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.model!r}, n_ctx={self.n_ctx})"
@@ -177,13 +192,13 @@ class LocalProvider:
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
     ) -> Completion:
         llama = _load(self.path, self.n_ctx, self.threads)
+        constrained = schema.grammar_schema
+        if self.candidates:
+            constrained = restrict(constrained, find_candidates(_document_text(messages)))
         options: dict[str, Any] = {
             "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
             "max_tokens": sampling.max_tokens,
-            "response_format": {
-                "type": "json_object",
-                "schema": grammar_schema(schema.grammar_schema),
-            },
+            "response_format": {"type": "json_object", "schema": grammar_schema(constrained)},
         }
         for key in ("top_p", "seed", "frequency_penalty", "presence_penalty"):
             value = getattr(sampling, key)
@@ -194,6 +209,15 @@ class LocalProvider:
         with _CALL_LOCK:
             raw = llama.create_chat_completion(messages=_text_only(messages), **options)
         return _completion(raw, self.model)
+
+
+def _document_text(messages: list[dict[str, Any]]) -> str:
+    """The pages' text in the first user turn, without our own labels ("--- page 2 ---",
+    the request's header line), whose numbers are not the document's."""
+    flat = _text_only(messages)
+    first = next((m["content"] for m in flat if m["role"] == "user"), "")
+    lines = first.splitlines()[1:]  # the header: "The document (page 1 of 1)."
+    return "\n".join(line for line in lines if not line.startswith("--- page"))
 
 
 def _text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

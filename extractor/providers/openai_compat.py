@@ -117,6 +117,7 @@ class OpenAICompatible:
     """
 
     max_concurrency: int | None = None
+    repairs_rules = True
 
     def __init__(
         self,
