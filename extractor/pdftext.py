@@ -1,0 +1,389 @@
+"""The text layer of a PDF page, read character by character from PDFium's text page.
+
+PDFium's text page already does the hard part: it orders the characters of a page, joins
+glyphs drawn as separate text objects into words (browsers and reporting tools often draw
+every glyph on its own), and marks the spaces and line breaks it infers. This module walks
+that character stream once and keeps, for every character, its box and whether a reader
+can see it. From that one stream come:
+
+- the page text: PDFium's plain text, or, when the page holds text a reader cannot see,
+  the same stream without those characters (never a re-join of pieces with spaces);
+- the runs: the characters of one line grouped until a column-sized gap, a line break or a
+  change between visible and hidden, each with the union of its character boxes (used by
+  grounding);
+- the hidden runs, for the warning.
+
+What a reader cannot see (how prompt injections hide in documents): invisible or clipping
+render mode, white or fully transparent paint, characters wholly off the page, and
+microscopic characters (under 1 pt tall across the line of writing). Size is judged on
+PDFium's loose character box, which spans the font's ascent to descent, so a period
+is as tall as the letters around it; punctuation that is still tiny (Type 3 fonts give
+tight boxes) counts as visible inside a word whose letters are visible.
+
+Boxes are in top-left-origin page points, mapped by one affine transform per page from the
+page's bounding box (crop box within media box) and ``/Rotate``: the mapping that
+``FPDF_PageToDevice`` applies, without a call per point.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Any
+
+import pypdfium2.raw as pdfium_c
+
+__all__ = ["Box", "Layer", "PageTransform", "TextRun", "read_layer"]
+
+Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """A piece of text with its box: characters of one line of a PDF page, or an OCR line.
+
+    ``visible`` is False for text a reader cannot see (invisible render mode, white,
+    microscopic or off-page): such text is how prompt injection hides in documents.
+    """
+
+    text: str
+    box: Box
+    visible: bool = True
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What one page's text layer gives: the text to send, its runs, and the hidden runs.
+
+    ``text`` holds only what a reader can see; ``full_text`` is PDFium's plain text with
+    everything, hidden characters included (the two are equal when nothing is hidden).
+    """
+
+    text: str
+    full_text: str
+    runs: tuple[TextRun, ...]
+
+    @property
+    def hidden(self) -> tuple[TextRun, ...]:
+        """The runs a reader cannot see."""
+        return tuple(run for run in self.runs if not run.visible)
+
+
+@dataclass(frozen=True)
+class PageTransform:
+    """PDF user space → top-left-origin page points: ``u = a·x + c·y + e``, ``v = b·x + d·y + f``.
+
+    PDFium draws the page's bounding box (the crop box within the media box) turned by
+    ``/Rotate`` (clockwise, in quarter turns) into a ``width × height`` area; this is that
+    mapping with the y axis pointing down.
+    """
+
+    a: float
+    b: float
+    c: float
+    d: float
+    e: float
+    f: float
+
+    @classmethod
+    def of(cls, page: Any) -> PageTransform:
+        """The transform of a PDFium page (``FPDF_PAGE`` or pypdfium2 ``PdfPage``)."""
+        rect = pdfium_c.FS_RECTF()
+        pdfium_c.FPDF_GetPageBoundingBox(page, rect)
+        left, bottom, right, top = rect.left, rect.bottom, rect.right, rect.top
+        turns = pdfium_c.FPDFPage_GetRotation(page) % 4
+        if turns == 1:  # u = y - bottom, v = x - left
+            return cls(0.0, 1.0, 1.0, 0.0, -bottom, -left)
+        if turns == 2:  # u = right - x, v = y - bottom
+            return cls(-1.0, 0.0, 0.0, 1.0, right, -bottom)
+        if turns == 3:  # u = top - y, v = right - x
+            return cls(0.0, -1.0, -1.0, 0.0, top, right)
+        return cls(1.0, 0.0, 0.0, -1.0, -left, top)  # u = x - left, v = top - y
+
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        """One point of user space in page points."""
+        return self.a * x + self.c * y + self.e, self.b * x + self.d * y + self.f
+
+    def box(self, left: float, bottom: float, right: float, top: float) -> Box:
+        """A user-space rectangle as a top-left-origin box (quarter turns keep it a box)."""
+        u0, v0 = self.point(left, bottom)
+        u1, v1 = self.point(right, top)
+        return (min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1))
+
+
+# -- reading the character stream ---------------------------------------------------------
+
+SPACE, SHOWN, HIDDEN, BREAK = 0, 1, 2, 3  # what one character of the stream is
+_MICROSCOPIC = 1.0  # points across the line of writing
+_WHITE = 248  # each of R, G, B at least this: white paint
+_RUN_GAP = 0.8  # a gap wider than this many character heights starts a new run
+_HIDDEN_MODES = (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP)
+_STROKE_MODES = (pdfium_c.FPDF_TEXTRENDERMODE_STROKE, pdfium_c.FPDF_TEXTRENDERMODE_STROKE_CLIP)
+_BOTH_MODES = (
+    pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE,
+    pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE_CLIP,
+)
+_HYPHEN_MARK = 0x02  # PDFium's code for a hyphen that ends a line inside a word
+# Characters below U+0080: (text, kind); control characters other than tab and line
+# breaks carry nothing a reader sees.
+_ASCII = [("", SPACE)] * 0x20 + [(chr(c), SHOWN) for c in range(0x20, 0x80)]
+_ASCII[0x09] = ("\t", SPACE)
+_ASCII[0x20] = (" ", SPACE)
+_ASCII[0x0A] = ("\n", BREAK)
+_ASCII[0x0D] = ("\r", BREAK)
+
+
+@dataclass
+class _Stream:
+    """The characters of a page in PDFium's order, each with what a reader sees of it."""
+
+    text: list[str]
+    kind: list[int]  # SPACE, SHOWN, HIDDEN or BREAK
+    box: list[Box | None]  # top-left-origin points; None for spaces and line breaks
+    size: list[float]  # height across the line of writing, in points (0 where no box)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """What holds for every character of one text object."""
+
+    painted: bool  # render mode and colours let a reader see it
+    upright: bool  # its line of writing runs more across than up the page
+    size: float  # loose character height across the line of writing, in points
+
+
+def _style(textpage: Any, index: int, address: int | None) -> _Style:
+    """The style of the text object at ``address`` that draws character ``index``.
+
+    The size comes from PDFium's loose box (the font's ascent to descent), the same for
+    every glyph of a font, so a period is as tall as the letters around it.
+    """
+    matrix = pdfium_c.FS_MATRIX()
+    upright = not pdfium_c.FPDFText_GetMatrix(textpage, index, matrix) or abs(matrix.a) >= abs(
+        matrix.b
+    )
+    rect = pdfium_c.FS_RECTF()
+    pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect)
+    size = abs(rect.top - rect.bottom) if upright else abs(rect.right - rect.left)
+    painted = not address or _painted(ctypes.cast(address, pdfium_c.FPDF_PAGEOBJECT))
+    return _Style(painted, upright, size)
+
+
+def _painted(obj: Any) -> bool:
+    """Whether a text object's render mode and colours let a reader see it."""
+    mode = pdfium_c.FPDFTextObj_GetTextRenderMode(obj)
+    if mode in _HIDDEN_MODES:
+        return False
+    fill = _colour_visible(obj, pdfium_c.FPDFPageObj_GetFillColor)
+    if mode in _STROKE_MODES:
+        return _colour_visible(obj, pdfium_c.FPDFPageObj_GetStrokeColor)
+    if mode in _BOTH_MODES:
+        return fill or _colour_visible(obj, pdfium_c.FPDFPageObj_GetStrokeColor)
+    return fill
+
+
+def _colour_visible(obj: Any, getter: Any) -> bool:
+    r, g, b, a = (pdfium_c.c_uint() for _ in range(4))
+    if not getter(obj, r, g, b, a):
+        return True  # no colour to judge: the default is black
+    return not (a.value == 0 or min(r.value, g.value, b.value) >= _WHITE)
+
+
+def _decode(textpage: Any, index: int, code: int) -> tuple[str, int]:
+    """A character at or above U+0080 (or PDFium's hyphen mark): its text and kind.
+
+    A lone surrogate (a broken font's half of a pair) becomes U+FFFD.
+    """
+    if code == _HYPHEN_MARK:
+        return ("-", SHOWN) if pdfium_c.FPDFText_IsHyphen(textpage, index) else ("", SPACE)
+    if code < 0x80:
+        return _ASCII[code]
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return "\ufffd", SHOWN
+    text = chr(code)
+    if text.isspace():
+        return text, BREAK if text in "\u2028\u2029\x85" else SPACE
+    return text, SHOWN
+
+
+def _object_getter() -> Any:
+    """``FPDFText_GetTextObject`` returning the object's address as an int.
+
+    The address keys a cache of per-object facts; turning pypdfium2's pointer object into
+    an int costs three times the call itself, once per character.
+    """
+    address = ctypes.cast(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p).value
+    assert address is not None
+    return ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(address)
+
+
+_GET_OBJECT = _object_getter()
+
+
+def _read_stream(textpage: Any, transform: PageTransform, width: float, height: float) -> _Stream:
+    """Every character of the text page with its box and what a reader sees of it.
+
+    The loop runs once per character of every page read, so it calls PDFium directly and
+    keeps per-object facts in a cache: it is most of the cost of reading a text layer.
+    """
+    raw = textpage.raw
+    raw_address = ctypes.cast(raw, ctypes.c_void_p)
+    get_unicode, get_box = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_GetCharBox
+    values = (ctypes.c_double * 4)()  # left, right, bottom, top
+    pointers = [ctypes.pointer(ctypes.c_double.from_buffer(values, 8 * k)) for k in range(4)]
+    p_left, p_right, p_bottom, p_top = pointers
+    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
+    stream = _Stream([], [], [], [])
+    texts, kinds, boxes, sizes = stream.text, stream.kind, stream.box, stream.size
+    styles: dict[int | None, _Style] = {}
+    tiny: list[int] = []
+    for index in range(pdfium_c.FPDFText_CountChars(raw)):
+        code = get_unicode(raw, index)
+        text, kind = _ASCII[code] if _HYPHEN_MARK < code < 0x80 else _decode(raw, index, code)
+        if kind != SHOWN:
+            if text:
+                texts.append(text)
+                kinds.append(kind)
+                boxes.append(None)
+                sizes.append(0.0)
+            continue
+        key = _GET_OBJECT(raw_address, index)
+        style = styles.get(key)
+        if style is None:
+            style = styles[key] = _style(raw, index, key)
+        get_box(raw, index, p_left, p_right, p_bottom, p_top)
+        left, right, bottom, top = values
+        u0, v0 = a * left + c * bottom + e, b * left + d * bottom + f
+        u1, v1 = a * right + c * top + e, b * right + d * top + f
+        if u0 > u1:
+            u0, u1 = u1, u0
+        if v0 > v1:
+            v0, v1 = v1, v0
+        # Type 3 fonts have no ascent: PDFium's loose box is then the glyph's own box
+        size = max(style.size, (top - bottom) if style.upright else (right - left))
+        if not style.painted or u1 < 0 or u0 > width or v1 < 0 or v0 > height:
+            kind = HIDDEN  # unpainted, or wholly off the page
+        elif size < _MICROSCOPIC:
+            kind = HIDDEN
+            tiny.append(len(texts))
+        texts.append(text)
+        kinds.append(kind)
+        boxes.append((u0, v0, u1, v1))
+        sizes.append(size)
+    _show_punctuation_of_visible_words(stream, tiny)
+    return stream
+
+
+def _show_punctuation_of_visible_words(stream: _Stream, tiny: list[int]) -> None:
+    """Tiny punctuation inside a word whose letters or digits are visible is visible.
+
+    Type 3 fonts give PDFium tight character boxes, so their ``.`` and ``-`` can be under
+    a point tall at body text sizes. A letter or digit that small stays hidden, even glued
+    to a visible word: that is how an injection would hide in one.
+    """
+    kinds, texts = stream.kind, stream.text
+    for i in tiny:
+        if texts[i].isalnum():
+            continue
+        for step in (-1, 1):  # the nearest visible letter or digit of the same word
+            j = i + step
+            while 0 <= j < len(kinds) and kinds[j] in (SHOWN, HIDDEN):
+                if kinds[j] == SHOWN and texts[j].isalnum():
+                    kinds[i] = SHOWN
+                    break
+                j += step
+            if kinds[i] == SHOWN:
+                break
+
+
+# -- text and runs from the stream ----------------------------------------------------------
+
+
+def read_layer(page: Any, textpage: Any, width: float, height: float) -> Layer:
+    """Read the text layer of one page (a pypdfium2 ``PdfPage`` and its ``PdfTextPage``).
+
+    ``width`` and ``height`` are the page's size as drawn (``page.get_size()``).
+    """
+    stream = _read_stream(textpage, PageTransform.of(page), width, height)
+    full = "".join(stream.text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _visible_text(stream) if HIDDEN in stream.kind else full
+    return Layer(text, full, _runs(stream))
+
+
+def _visible_text(stream: _Stream) -> str:
+    """The page text without its hidden characters. A line that held any has its spacing
+    tidied (one space between words), or is dropped when nothing visible is left."""
+    lines: list[str] = []
+    line: list[str] = []
+    hid = False
+    previous = ""
+    for text, kind in zip(stream.text, stream.kind, strict=True):
+        if kind == BREAK:
+            if not (text == "\n" and previous == "\r"):
+                _close_line(lines, line, hid)
+                line, hid = [], False
+        elif kind == HIDDEN:
+            hid = True
+        else:
+            line.append(text)
+        previous = text
+    _close_line(lines, line, hid)
+    return "\n".join(lines)
+
+
+def _close_line(lines: list[str], line: list[str], hid: bool) -> None:
+    text = "".join(line)
+    if not hid:
+        lines.append(text)
+    elif text.strip():
+        lines.append(" ".join(text.split()))
+
+
+def _runs(stream: _Stream) -> tuple[TextRun, ...]:
+    """Group the stream into runs: per visibility, characters of one line up to a gap.
+
+    A gap is wider than ``_RUN_GAP`` character heights between neighbouring boxes, on
+    either axis (so it holds for text set in any direction). One run is open per
+    visibility, so hidden characters interleaved with visible ones (an injection glued
+    into a word) leave the visible run whole and form runs of their own.
+    """
+    kinds, boxes, sizes = stream.kind, stream.box, stream.size
+    runs: list[list[int]] = []  # character indices, spaces included
+    open_: dict[int, list[int]] = {}  # kind → the indices of its open run
+    spaces: list[int] = []  # the spaces of the line so far
+    for i, kind in enumerate(kinds):
+        if kind == BREAK:
+            open_.clear()
+            spaces = []
+        elif kind == SPACE:
+            spaces.append(i)
+        else:
+            run = open_.get(kind)
+            if run is not None:
+                last, box = boxes[run[-1]], boxes[i]
+                assert last is not None and box is not None
+                gap = max(box[0] - last[2], last[0] - box[2], box[1] - last[3], last[1] - box[3])
+                if gap <= _RUN_GAP * max(sizes[run[-1]], sizes[i], _MICROSCOPIC):
+                    run.extend(_since(spaces, run[-1]))
+                    run.append(i)
+                    continue
+            open_[kind] = run = [i]
+            runs.append(run)
+    return tuple(_run(stream, run) for run in runs)
+
+
+def _since(spaces: list[int], index: int) -> list[int]:
+    """The spaces after character ``index`` (``spaces`` is in stream order)."""
+    start = len(spaces)
+    while start and spaces[start - 1] > index:
+        start -= 1
+    return spaces[start:]
+
+
+def _run(stream: _Stream, indices: list[int]) -> TextRun:
+    boxes = [box for box in map(stream.box.__getitem__, indices) if box is not None]
+    x0s, tops, x1s, bottoms = zip(*boxes, strict=True)
+    text = "".join(map(stream.text.__getitem__, indices))
+    return TextRun(
+        text, (min(x0s), min(tops), max(x1s), max(bottoms)), stream.kind[indices[0]] == SHOWN
+    )
