@@ -1,16 +1,15 @@
-"""The text layer of a PDF page, read character by character from PDFium's text page.
+"""The text layer of a PDF page, read from PDFium's text page.
 
 PDFium's text page already does the hard part: it orders the characters of a page, joins
 glyphs drawn as separate text objects into words (browsers and reporting tools often draw
 every glyph on its own), and marks the spaces and line breaks it infers. This module walks
-that character stream once and keeps, for every character, its box and whether a reader
-can see it. From that one stream come:
+that character stream once, in pieces (a word of one text object, a space, a line break),
+and keeps for each piece its box and whether a reader can see it. From that one stream:
 
 - the page text: PDFium's plain text, or, when the page holds text a reader cannot see,
-  the same stream without those characters (never a re-join of pieces with spaces);
-- the runs: the characters of one line grouped until a column-sized gap, a line break or a
-  change between visible and hidden, each with the union of its character boxes (used by
-  grounding);
+  the same stream without those pieces (never a re-join of runs with spaces);
+- the runs: the pieces of one line grouped until a column-sized gap, a line break or a
+  change between visible and hidden, each with the union of its boxes (for grounding);
 - the hidden runs, for the warning.
 
 What a reader cannot see (how prompt injections hide in documents): invisible or clipping
@@ -28,6 +27,7 @@ page's bounding box (crop box within media box) and ``/Rotate``: the mapping tha
 from __future__ import annotations
 
 import ctypes
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,7 @@ class PageTransform:
 
 # -- reading the character stream ---------------------------------------------------------
 
-SPACE, SHOWN, HIDDEN, BREAK = 0, 1, 2, 3  # what one character of the stream is
+SPACE, SHOWN, HIDDEN, BREAK = 0, 1, 2, 3  # what a piece of the stream is
 _MICROSCOPIC = 1.0  # points across the line of writing
 _WHITE = 248  # each of R, G, B at least this: white paint
 _RUN_GAP = 0.8  # a gap wider than this many character heights starts a new run
@@ -123,19 +123,16 @@ _BOTH_MODES = (
     pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE,
     pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE_CLIP,
 )
-_HYPHEN_MARK = 0x02  # PDFium's code for a hyphen that ends a line inside a word
-# Characters below U+0080: (text, kind); control characters other than tab and line
-# breaks carry nothing a reader sees.
-_ASCII = [("", SPACE)] * 0x20 + [(chr(c), SHOWN) for c in range(0x20, 0x80)]
-_ASCII[0x09] = ("\t", SPACE)
-_ASCII[0x20] = (" ", SPACE)
-_ASCII[0x0A] = ("\n", BREAK)
-_ASCII[0x0D] = ("\r", BREAK)
+# What PDFium's text may hold that a reader does not see as such: control characters, its
+# marks for a hyphen that ends a line inside a word (0x02 per character, U+FFFE in the
+# page text), and lone surrogates (a broken font's half of a pair).
+_ODD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\ud800-\udfff]")
 
 
 @dataclass
 class _Stream:
-    """The characters of a page in PDFium's order, each with what a reader sees of it."""
+    """A page's text in PDFium's order, in pieces: a word of one text object (or one
+    character of it, where its characters differ), a space, or a line break."""
 
     text: list[str]
     kind: list[int]  # SPACE, SHOWN, HIDDEN or BREAK
@@ -189,23 +186,6 @@ def _colour_visible(obj: Any, getter: Any) -> bool:
     return not (a.value == 0 or min(r.value, g.value, b.value) >= _WHITE)
 
 
-def _decode(textpage: Any, index: int, code: int) -> tuple[str, int]:
-    """A character at or above U+0080 (or PDFium's hyphen mark): its text and kind.
-
-    A lone surrogate (a broken font's half of a pair) becomes U+FFFD.
-    """
-    if code == _HYPHEN_MARK:
-        return ("-", SHOWN) if pdfium_c.FPDFText_IsHyphen(textpage, index) else ("", SPACE)
-    if code < 0x80:
-        return _ASCII[code]
-    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-        return "\ufffd", SHOWN
-    text = chr(code)
-    if text.isspace():
-        return text, BREAK if text in "\u2028\u2029\x85" else SPACE
-    return text, SHOWN
-
-
 def _object_getter() -> Any:
     """``FPDFText_GetTextObject`` returning the object's address as an int.
 
@@ -220,75 +200,134 @@ def _object_getter() -> Any:
 _GET_OBJECT = _object_getter()
 
 
-def _read_stream(textpage: Any, transform: PageTransform, width: float, height: float) -> _Stream:
-    """Every character of the text page with its box and what a reader sees of it.
+def _characters(textpage: Any, count: int) -> list[str]:
+    """The page's characters, one string per character index ('' where nothing shows).
 
-    The loop runs once per character of every page read, so it calls PDFium directly and
-    keeps per-object facts in a cache: it is most of the cost of reading a text layer.
+    PDFium's page text has one UTF-16 unit per character unless a character lies outside
+    the BMP or is left out (control characters); only then is it read per character.
     """
-    raw = textpage.raw
-    raw_address = ctypes.cast(raw, ctypes.c_void_p)
-    get_unicode, get_box = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_GetCharBox
-    values = (ctypes.c_double * 4)()  # left, right, bottom, top
-    pointers = [ctypes.pointer(ctypes.c_double.from_buffer(values, 8 * k)) for k in range(4)]
-    p_left, p_right, p_bottom, p_top = pointers
-    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
-    stream = _Stream([], [], [], [])
-    texts, kinds, boxes, sizes = stream.text, stream.kind, stream.box, stream.size
-    styles: dict[int | None, _Style] = {}
-    tiny: list[int] = []
-    for index in range(pdfium_c.FPDFText_CountChars(raw)):
-        code = get_unicode(raw, index)
-        text, kind = _ASCII[code] if _HYPHEN_MARK < code < 0x80 else _decode(raw, index, code)
-        if kind != SHOWN:
-            if text:
-                texts.append(text)
-                kinds.append(kind)
-                boxes.append(None)
-                sizes.append(0.0)
-            continue
-        key = _GET_OBJECT(raw_address, index)
-        style = styles.get(key)
+    buffer = (ctypes.c_ushort * (count + 1))()
+    units = pdfium_c.FPDFText_GetText(textpage, 0, count, buffer) - 1
+    text = ctypes.string_at(buffer, 2 * max(units, 0)).decode("utf-16-le", "surrogatepass")
+    if len(text) != count:
+        codes = [pdfium_c.FPDFText_GetUnicode(textpage, i) for i in range(count)]
+        text = "".join(chr(c) if c <= 0x10FFFF else "\ufffd" for c in codes)
+    chars = list(text)
+    for odd in _ODD.finditer(text):
+        i = odd.start()
+        if text[i] in "\x02\ufffe":
+            chars[i] = "-" if pdfium_c.FPDFText_IsHyphen(textpage, i) else ""
+        else:
+            chars[i] = "\ufffd" if "\ud800" <= text[i] <= "\udfff" else ""
+    return chars
+
+
+class _Reader:
+    """Turns one page's characters into pieces, asking PDFium for as few boxes as it can:
+    one rectangle per word of one text object, unless its characters must be judged one
+    by one (a word that crosses the page's edge or spans lines)."""
+
+    def __init__(self, textpage: Any, transform: PageTransform, width: float, height: float):
+        self.raw = textpage.raw
+        self.count = pdfium_c.FPDFText_CountChars(self.raw)
+        self.transform, self.width, self.height = transform, width, height
+        self.values = (ctypes.c_double * 4)()
+        self.pointers = [
+            ctypes.pointer(ctypes.c_double.from_buffer(self.values, 8 * k)) for k in range(4)
+        ]
+        self.styles: dict[int | None, _Style] = {}
+        self.stream = _Stream([], [], [], [])
+        self.tiny: list[int] = []  # pieces hidden only for being microscopic
+
+    def read(self) -> _Stream:
+        if self.count <= 0:
+            return self.stream
+        chars = _characters(self.raw, self.count)
+        address = ctypes.cast(self.raw, ctypes.c_void_p)
+        objects = [_GET_OBJECT(address, i) for i in range(self.count)]
+        i = 0
+        while i < self.count:
+            char = chars[i]
+            if not char or char.isspace():
+                if char:
+                    self._append(char, BREAK if char in "\r\n" else SPACE, None, 0.0)
+                i += 1
+                continue
+            end, key = i + 1, objects[i]
+            while end < self.count and objects[end] == key and not chars[end].isspace():
+                end += 1  # a removed character ('') does not end the word
+            self._word(chars, i, end, key)
+            i = end
+        _show_punctuation_of_visible_words(self.stream, self.tiny)
+        return self.stream
+
+    def _word(self, chars: list[str], start: int, end: int, key: int | None) -> None:
+        style = self.styles.get(key)
         if style is None:
-            style = styles[key] = _style(raw, index, key)
-        get_box(raw, index, p_left, p_right, p_bottom, p_top)
-        left, right, bottom, top = values
-        u0, v0 = a * left + c * bottom + e, b * left + d * bottom + f
-        u1, v1 = a * right + c * top + e, b * right + d * top + f
-        if u0 > u1:
-            u0, u1 = u1, u0
-        if v0 > v1:
-            v0, v1 = v1, v0
-        # Type 3 fonts have no ascent: PDFium's loose box is then the glyph's own box
-        size = max(style.size, (top - bottom) if style.upright else (right - left))
-        if not style.painted or u1 < 0 or u0 > width or v1 < 0 or v0 > height:
+            style = self.styles[key] = _style(self.raw, start, key)
+        box, height = self._box(start, end, style.upright)
+        if end - start > 1 and (box is None or (style.painted and self._on_edge(box))):
+            # spans lines, has glyphs without a box, or crosses the page's edge: judge
+            # each character on its own
+            for i in range(start, end):
+                if chars[i]:
+                    self._word(chars, i, i + 1, key)
+            return
+        assert box is not None
+        x0, top, x1, bottom = box
+        size = max(style.size, height)
+        kind = SHOWN
+        if not style.painted or x1 < 0 or x0 > self.width or bottom < 0 or top > self.height:
             kind = HIDDEN  # unpainted, or wholly off the page
         elif size < _MICROSCOPIC:
             kind = HIDDEN
-            tiny.append(len(texts))
-        texts.append(text)
-        kinds.append(kind)
-        boxes.append((u0, v0, u1, v1))
-        sizes.append(size)
-    _show_punctuation_of_visible_words(stream, tiny)
-    return stream
+            self.tiny.append(len(self.stream.kind))
+        self._append("".join(chars[start:end]), kind, box, size)
+
+    def _append(self, text: str, kind: int, box: Box | None, size: float) -> None:
+        stream = self.stream
+        stream.text.append(text)
+        stream.kind.append(kind)
+        stream.box.append(box)
+        stream.size.append(size)
+
+    def _on_edge(self, box: Box) -> bool:
+        x0, top, x1, bottom = box
+        across = x0 < 0 <= x1 or x0 <= self.width < x1
+        return across or top < 0 <= bottom or top <= self.height < bottom
+
+    def _box(self, start: int, end: int, upright: bool) -> tuple[Box | None, float]:
+        """The box of characters ``start:end`` and their height across the line of
+        writing, or None when PDFium has no one rectangle for them."""
+        raw, values = self.raw, self.values
+        left, right, bottom, top = self.pointers
+        if end - start == 1:
+            pdfium_c.FPDFText_GetCharBox(raw, start, left, right, bottom, top)
+        elif pdfium_c.FPDFText_CountRects(raw, start, end - start) == 1:
+            pdfium_c.FPDFText_GetRect(raw, 0, left, top, right, bottom)
+            if values[1] <= values[0] or values[3] <= values[2]:
+                return None, 0.0  # PDFium leaves glyphs with empty boxes out of rectangles
+        else:
+            return None, 0.0
+        x0, x1, y0, y1 = values
+        return self.transform.box(x0, y0, x1, y1), (y1 - y0) if upright else (x1 - x0)
 
 
 def _show_punctuation_of_visible_words(stream: _Stream, tiny: list[int]) -> None:
-    """Tiny punctuation inside a word whose letters or digits are visible is visible.
+    """Tiny punctuation glued to a visible word's letters or digits is visible.
 
     Type 3 fonts give PDFium tight character boxes, so their ``.`` and ``-`` can be under
-    a point tall at body text sizes. A letter or digit that small stays hidden, even glued
+    a point tall at body text sizes. Letters and digits that small stay hidden, even glued
     to a visible word: that is how an injection would hide in one.
     """
     kinds, texts = stream.kind, stream.text
     for i in tiny:
-        if texts[i].isalnum():
+        if any(char.isalnum() for char in texts[i]):
             continue
         for step in (-1, 1):  # the nearest visible letter or digit of the same word
             j = i + step
             while 0 <= j < len(kinds) and kinds[j] in (SHOWN, HIDDEN):
-                if kinds[j] == SHOWN and texts[j].isalnum():
+                if kinds[j] == SHOWN and any(char.isalnum() for char in texts[j]):
                     kinds[i] = SHOWN
                     break
                 j += step
@@ -304,7 +343,7 @@ def read_layer(page: Any, textpage: Any, width: float, height: float) -> Layer:
 
     ``width`` and ``height`` are the page's size as drawn (``page.get_size()``).
     """
-    stream = _read_stream(textpage, PageTransform.of(page), width, height)
+    stream = _Reader(textpage, PageTransform.of(page), width, height).read()
     full = "".join(stream.text).replace("\r\n", "\n").replace("\r", "\n")
     text = _visible_text(stream) if HIDDEN in stream.kind else full
     return Layer(text, full, _runs(stream))
