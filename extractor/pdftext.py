@@ -14,10 +14,10 @@ and keeps for each piece its box and whether a reader can see it. From that one 
 
 What a reader cannot see (how prompt injections hide in documents): invisible or clipping
 render mode, white or fully transparent paint, characters wholly off the page, and
-microscopic characters (under 1 pt tall across the line of writing). Size is judged on
-PDFium's loose character box, which spans the font's ascent to descent, so a period
-is as tall as the letters around it; punctuation that is still tiny (Type 3 fonts give
-tight boxes) counts as visible inside a word whose letters are visible.
+microscopic characters (under 1 pt tall across the line of writing). Size is judged per
+text object on PDFium's loose character box, which spans the font's ascent to descent
+(Type 3 fonts included), so a period is as tall as the letters around it; a glyph's own
+box judges only whether it leaves the page.
 
 Boxes are in top-left-origin page points, mapped by one affine transform per page from the
 page's bounding box (crop box within media box) and ``/Rotate``: the mapping that
@@ -237,7 +237,6 @@ class _Reader:
         ]
         self.styles: dict[int | None, _Style] = {}
         self.stream = _Stream([], [], [], [])
-        self.tiny: list[int] = []  # pieces hidden only for being microscopic
 
     def read(self) -> _Stream:
         if self.count <= 0:
@@ -258,7 +257,6 @@ class _Reader:
                 end += 1  # a removed character ('') does not end the word
             self._word(chars, i, end, key)
             i = end
-        _show_punctuation_of_visible_words(self.stream, self.tiny)
         return self.stream
 
     def _word(self, chars: list[str], start: int, end: int, key: int | None) -> None:
@@ -275,13 +273,11 @@ class _Reader:
             return
         assert box is not None
         x0, top, x1, bottom = box
+        # The object's loose size, unless its glyphs are taller (PDFium's loose box falls
+        # back to the glyph's own box when it has no font size to go by)
         size = max(style.size, height)
-        kind = SHOWN
-        if not style.painted or x1 < 0 or x0 > self.width or bottom < 0 or top > self.height:
-            kind = HIDDEN  # unpainted, or wholly off the page
-        elif size < _MICROSCOPIC:
-            kind = HIDDEN
-            self.tiny.append(len(self.stream.kind))
+        off_page = x1 < 0 or x0 > self.width or bottom < 0 or top > self.height
+        kind = HIDDEN if not style.painted or off_page or size < _MICROSCOPIC else SHOWN
         self._append("".join(chars[start:end]), kind, box, size)
 
     def _append(self, text: str, kind: int, box: Box | None, size: float) -> None:
@@ -311,28 +307,6 @@ class _Reader:
             return None, 0.0
         x0, x1, y0, y1 = values
         return self.transform.box(x0, y0, x1, y1), (y1 - y0) if upright else (x1 - x0)
-
-
-def _show_punctuation_of_visible_words(stream: _Stream, tiny: list[int]) -> None:
-    """Tiny punctuation glued to a visible word's letters or digits is visible.
-
-    Type 3 fonts give PDFium tight character boxes, so their ``.`` and ``-`` can be under
-    a point tall at body text sizes. Letters and digits that small stay hidden, even glued
-    to a visible word: that is how an injection would hide in one.
-    """
-    kinds, texts = stream.kind, stream.text
-    for i in tiny:
-        if any(char.isalnum() for char in texts[i]):
-            continue
-        for step in (-1, 1):  # the nearest visible letter or digit of the same word
-            j = i + step
-            while 0 <= j < len(kinds) and kinds[j] in (SHOWN, HIDDEN):
-                if kinds[j] == SHOWN and any(char.isalnum() for char in texts[j]):
-                    kinds[i] = SHOWN
-                    break
-                j += step
-            if kinds[i] == SHOWN:
-                break
 
 
 # -- text and runs from the stream ----------------------------------------------------------
