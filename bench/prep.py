@@ -18,11 +18,11 @@ Variants (all single-threaded, same pages, rendered at the same size as extracto
   baseline. Does no text and no encoding.
 - ``direct``: open, ``get_text_range``, render at the same scale, JPEG q85: vision mode
   without the text layer's boxes and hidden-text checks (the issue-9 baseline).
-- ``direct_layer``: the hand-written equivalent of what extractor's vision mode does
-  since the text layer is read character by character: open, per page the text layer
-  written out plainly here (:func:`hand_layer`: per character its code, text object and
-  box, per object render mode, colours and loose size, one page transform, runs split at
-  gaps, the visible text), render, JPEG q85.
+- ``direct_layer``: the hand-written equivalent of extractor's vision mode with the text
+  layer it reads: open, per page the text layer written out plainly here
+  (:func:`hand_layer`: the page text, the text object of each character, one box per
+  word of one object, render mode, colour and loose size per object, one page
+  transform, runs split at gaps, the visible text), render, JPEG q85.
 - ``extractor_vision``: ``prepare(path, PageOptions(mode="vision", ocr=False))``:
   load (read, sniff, sha256) + text layer + render + JPEG.
 - ``raw_text``: open, per page ``get_textpage().get_text_range()``.
@@ -182,60 +182,81 @@ def _object_style(textpage: Any, index: int, address: int | None) -> tuple[bool,
 
 def hand_layer(page: Any, textpage: Any) -> tuple[str, list[tuple[str, tuple[float, ...], bool]]]:
     """The page text a reader sees and its runs (text, top-left box, visible): the work of
-    ``extractor.pdftext.read_layer``, written as one would by hand for upright pages."""
+    ``extractor.pdftext.read_layer``, written as one would by hand for upright pages.
+
+    Same PDFium calls: the page text at once, the text object of every character, one
+    rectangle per word of one text object (a glyph's own box for a word of one glyph),
+    render mode, fill colour and loose size once per object, one page transform.
+    """
     width, height = page.get_size()
     bbox = pdfium_c.FS_RECTF()
     pdfium_c.FPDF_GetPageBoundingBox(page, bbox)  # the page transform, once (no /Rotate here)
     raw = textpage.raw
+    count = pdfium_c.FPDFText_CountChars(raw)
+    text = textpage.get_text_range()
+    if len(text) != count:
+        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(raw, i)) for i in range(count))
     address = ctypes.cast(raw, ctypes.c_void_p)
+    objects = [_GET_OBJECT(address, i) for i in range(count)]
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     pointers = [ctypes.pointer(v) for v in (left, right, bottom, top)]
     styles: dict[int | None, tuple[bool, float]] = {}
-    chars: list[tuple[str, tuple[float, float, float, float] | None, bool, float]] = []
-    for i in range(pdfium_c.FPDFText_CountChars(raw)):
-        code = pdfium_c.FPDFText_GetUnicode(raw, i)
-        ch = "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)
-        if ch.isspace():
-            chars.append((ch, None, True, 0.0))
+    words: list[_Word] = []
+    i = 0
+    while i < count:
+        if text[i].isspace():
+            words.append((text[i], None, True, 0.0))
+            i += 1
             continue
-        key = _GET_OBJECT(address, i)
-        if key not in styles:
-            styles[key] = _object_style(raw, i, key)
-        painted, size = styles[key]
-        pdfium_c.FPDFText_GetCharBox(raw, i, *pointers)
+        end = i + 1
+        while end < count and objects[end] == objects[i] and not text[end].isspace():
+            end += 1
+        if objects[i] not in styles:
+            styles[objects[i]] = _object_style(raw, i, objects[i])
+        painted, size = styles[objects[i]]
+        if end - i == 1:
+            pdfium_c.FPDFText_GetCharBox(raw, i, *pointers)
+        elif pdfium_c.FPDFText_CountRects(raw, i, end - i) == 1:
+            pdfium_c.FPDFText_GetRect(raw, 0, left, top, right, bottom)
         x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
         box = (x0 - bbox.left, bbox.top - y1, x1 - bbox.left, bbox.top - y0)
         size = max(size, y1 - y0)
         on_page = box[2] >= 0 and box[0] <= width and box[3] >= 0 and box[1] <= height
-        chars.append((ch, box, painted and on_page and size >= 1.0, size))
+        words.append((text[i:end], box, painted and on_page and size >= 1.0, size))
+        i = end
+    shown = "".join(word for word, box, visible, _ in words if visible or box is None)
+    return shown.replace("\r\n", "\n"), _hand_runs(words)
+
+
+_Word = tuple[str, tuple[float, float, float, float] | None, bool, float]
+
+
+def _hand_runs(words: list[_Word]) -> list[tuple[str, tuple[float, ...], bool]]:
     runs: list[tuple[str, tuple[float, ...], bool]] = []
-    current: list[tuple[str, tuple[float, float, float, float] | None, bool, float]] = []
-    for ch, box, visible, size in chars:
+    current: list[_Word] = []
+    for word, box, visible, size in words:
         if box is None:
-            if ch in "\r\n":
+            if word in "\r\n":
                 if current:
                     runs.append(_hand_run(current))
                 current = []
             elif current:
-                current.append((ch, box, visible, size))
+                current.append((word, box, visible, size))
             continue
         if current:
-            last = next(c for c in reversed(current) if c[1] is not None)
+            last = next(w for w in reversed(current) if w[1] is not None)
             assert last[1] is not None
             gap = max(box[0] - last[1][2], last[1][0] - box[2], box[1] - last[1][3])
             if visible != last[2] or gap > 0.8 * max(size, last[3], 1.0):
                 runs.append(_hand_run(current))
                 current = []
-        current.append((ch, box, visible, size))
+        current.append((word, box, visible, size))
     if current:
         runs.append(_hand_run(current))
-    text = "".join(ch for ch, box, visible, _ in chars if visible or box is None)
-    return text.replace("\r\n", "\n"), runs
+    return runs
 
 
-def _hand_run(
-    chars: list[tuple[str, tuple[float, float, float, float] | None, bool, float]],
-) -> tuple[str, tuple[float, ...], bool]:
+def _hand_run(chars: list[_Word]) -> tuple[str, tuple[float, ...], bool]:
     boxes = [box for _, box, _, _ in chars if box is not None]
     text = "".join(ch for ch, _, _, _ in chars).strip()
     union = tuple(f(v) for f, v in zip((min, min, max, max), zip(*boxes, strict=True), strict=True))
