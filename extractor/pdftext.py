@@ -12,12 +12,11 @@ and keeps for each piece its box and whether a reader can see it. From that one 
   change between visible and hidden, each with the union of its boxes (for grounding);
 - the hidden runs, for the warning.
 
-What a reader cannot see (how prompt injections hide in documents): invisible or clipping
-render mode, white or fully transparent paint, characters wholly off the page, and
-microscopic characters (under 1 pt tall across the line of writing). Size is judged per
-text object on PDFium's loose character box, which spans the font's ascent to descent
-(Type 3 fonts included), so a period is as tall as the letters around it; a glyph's own
-box judges only whether it leaves the page.
+What a reader cannot see (how prompt injections hide in documents; see
+:mod:`extractor.visibility`): invisible or clipping render mode, fully transparent paint,
+white paint (unless on a dark filled shape), pieces wholly off the page, and microscopic
+text (under 1 pt tall across the line of writing, judged per text object on PDFium's
+loose box, so a period is as tall as the letters around it).
 
 Boxes are in top-left-origin page points, mapped by one affine transform per page from the
 page's bounding box (crop box within media box) and ``/Rotate``: the mapping that
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pypdfium2.raw as pdfium_c
+
+from extractor.visibility import SEEN, WHITE, Style, dark_backdrops, on_backdrop, text_style
 
 __all__ = ["Box", "Layer", "PageTransform", "TextRun", "read_layer"]
 
@@ -115,14 +116,7 @@ class PageTransform:
 
 SPACE, SHOWN, HIDDEN, BREAK = 0, 1, 2, 3  # what a piece of the stream is
 _MICROSCOPIC = 1.0  # points across the line of writing
-_WHITE = 248  # each of R, G, B at least this: white paint
 _RUN_GAP = 0.8  # a gap wider than this many character heights starts a new run
-_HIDDEN_MODES = (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP)
-_STROKE_MODES = (pdfium_c.FPDF_TEXTRENDERMODE_STROKE, pdfium_c.FPDF_TEXTRENDERMODE_STROKE_CLIP)
-_BOTH_MODES = (
-    pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE,
-    pdfium_c.FPDF_TEXTRENDERMODE_FILL_STROKE_CLIP,
-)
 # What PDFium's text may hold that a reader does not see as such: control characters, its
 # marks for a hyphen that ends a line inside a word (0x02 per character, U+FFFE in the
 # page text), and lone surrogates (a broken font's half of a pair).
@@ -138,52 +132,6 @@ class _Stream:
     kind: list[int]  # SPACE, SHOWN, HIDDEN or BREAK
     box: list[Box | None]  # top-left-origin points; None for spaces and line breaks
     size: list[float]  # height across the line of writing, in points (0 where no box)
-
-
-@dataclass(frozen=True)
-class _Style:
-    """What holds for every character of one text object."""
-
-    painted: bool  # render mode and colours let a reader see it
-    upright: bool  # its line of writing runs more across than up the page
-    size: float  # loose character height across the line of writing, in points
-
-
-def _style(textpage: Any, index: int, address: int | None) -> _Style:
-    """The style of the text object at ``address`` that draws character ``index``.
-
-    The size comes from PDFium's loose box (the font's ascent to descent), the same for
-    every glyph of a font, so a period is as tall as the letters around it.
-    """
-    matrix = pdfium_c.FS_MATRIX()
-    upright = not pdfium_c.FPDFText_GetMatrix(textpage, index, matrix) or abs(matrix.a) >= abs(
-        matrix.b
-    )
-    rect = pdfium_c.FS_RECTF()
-    pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect)
-    size = abs(rect.top - rect.bottom) if upright else abs(rect.right - rect.left)
-    painted = not address or _painted(ctypes.cast(address, pdfium_c.FPDF_PAGEOBJECT))
-    return _Style(painted, upright, size)
-
-
-def _painted(obj: Any) -> bool:
-    """Whether a text object's render mode and colours let a reader see it."""
-    mode = pdfium_c.FPDFTextObj_GetTextRenderMode(obj)
-    if mode in _HIDDEN_MODES:
-        return False
-    fill = _colour_visible(obj, pdfium_c.FPDFPageObj_GetFillColor)
-    if mode in _STROKE_MODES:
-        return _colour_visible(obj, pdfium_c.FPDFPageObj_GetStrokeColor)
-    if mode in _BOTH_MODES:
-        return fill or _colour_visible(obj, pdfium_c.FPDFPageObj_GetStrokeColor)
-    return fill
-
-
-def _colour_visible(obj: Any, getter: Any) -> bool:
-    r, g, b, a = (pdfium_c.c_uint() for _ in range(4))
-    if not getter(obj, r, g, b, a):
-        return True  # no colour to judge: the default is black
-    return not (a.value == 0 or min(r.value, g.value, b.value) >= _WHITE)
 
 
 def _object_getter() -> Any:
@@ -227,16 +175,18 @@ class _Reader:
     one rectangle per word of one text object, unless its characters must be judged one
     by one (a word that crosses the page's edge or spans lines)."""
 
-    def __init__(self, textpage: Any, transform: PageTransform, width: float, height: float):
+    def __init__(self, page: Any, textpage: Any, width: float, height: float):
+        self.page, self.transform = page, PageTransform.of(page)
         self.raw = textpage.raw
         self.count = pdfium_c.FPDFText_CountChars(self.raw)
-        self.transform, self.width, self.height = transform, width, height
+        self.width, self.height = width, height
         self.values = (ctypes.c_double * 4)()
         self.pointers = [
             ctypes.pointer(ctypes.c_double.from_buffer(self.values, 8 * k)) for k in range(4)
         ]
-        self.styles: dict[int | None, _Style] = {}
+        self.styles: dict[int | None, Style] = {}
         self.stream = _Stream([], [], [], [])
+        self.white: list[int] = []  # pieces hidden only for being white
 
     def read(self) -> _Stream:
         if self.count <= 0:
@@ -257,14 +207,20 @@ class _Reader:
                 end += 1  # a removed character ('') does not end the word
             self._word(chars, i, end, key)
             i = end
+        if self.white:
+            backdrops = dark_backdrops(self.page, self.transform.box)
+            for piece in self.white:
+                box = self.stream.box[piece]
+                if box is not None and on_backdrop(box, backdrops):
+                    self.stream.kind[piece] = SHOWN
         return self.stream
 
     def _word(self, chars: list[str], start: int, end: int, key: int | None) -> None:
         style = self.styles.get(key)
         if style is None:
-            style = self.styles[key] = _style(self.raw, start, key)
+            style = self.styles[key] = text_style(self.raw, start, key)
         box, height = self._box(start, end, style.upright)
-        if end - start > 1 and (box is None or (style.painted and self._on_edge(box))):
+        if end - start > 1 and (box is None or (style.paint != SEEN or self._on_edge(box))):
             # spans lines, has glyphs without a box, or crosses the page's edge: judge
             # each character on its own
             for i in range(start, end):
@@ -277,7 +233,9 @@ class _Reader:
         # back to the glyph's own box when it has no font size to go by)
         size = max(style.size, height)
         off_page = x1 < 0 or x0 > self.width or bottom < 0 or top > self.height
-        kind = HIDDEN if not style.painted or off_page or size < _MICROSCOPIC else SHOWN
+        kind = HIDDEN if style.paint != SEEN or off_page or size < _MICROSCOPIC else SHOWN
+        if style.paint == WHITE and not off_page and size >= _MICROSCOPIC:
+            self.white.append(len(self.stream.kind))
         self._append("".join(chars[start:end]), kind, box, size)
 
     def _append(self, text: str, kind: int, box: Box | None, size: float) -> None:
@@ -317,7 +275,7 @@ def read_layer(page: Any, textpage: Any, width: float, height: float) -> Layer:
 
     ``width`` and ``height`` are the page's size as drawn (``page.get_size()``).
     """
-    stream = _Reader(textpage, PageTransform.of(page), width, height).read()
+    stream = _Reader(page, textpage, width, height).read()
     full = "".join(stream.text).replace("\r\n", "\n").replace("\r", "\n")
     text = _visible_text(stream) if HIDDEN in stream.kind else full
     return Layer(text, full, _runs(stream))
