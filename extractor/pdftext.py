@@ -114,7 +114,8 @@ class PageTransform:
 
 # -- reading the character stream ---------------------------------------------------------
 
-SPACE, SHOWN, HIDDEN, BREAK = 0, 1, 2, 3  # what a piece of the stream is
+# What a piece of the stream is; GAP: a space with hidden pieces on both sides
+SPACE, SHOWN, HIDDEN, BREAK, GAP = 0, 1, 2, 3, 4
 _MICROSCOPIC = 1.0  # points across the line of writing
 _RUN_GAP = 0.8  # a gap wider than this many character heights starts a new run
 # What PDFium's text may hold that a reader does not see as such: control characters, its
@@ -277,8 +278,27 @@ def read_layer(page: Any, textpage: Any, width: float, height: float) -> Layer:
     """
     stream = _Reader(page, textpage, width, height).read()
     full = "".join(stream.text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _visible_text(stream) if HIDDEN in stream.kind else full
+    text = full
+    if HIDDEN in stream.kind:
+        _mark_gaps(stream.kind)
+        text = _visible_text(stream)
     return Layer(text, full, _runs(stream))
+
+
+def _mark_gaps(kinds: list[int]) -> None:
+    """Spaces with no visible piece on either side in their line become GAPs: a reader
+    sees no space where hidden words stood ("Total" + hidden words + ": 12" reads
+    "Total: 12")."""
+    before = BREAK  # the kind of the last piece that is not a space, in this line
+    pending: list[int] = []
+    for i, kind in enumerate([*kinds, BREAK]):
+        if kind == SPACE:
+            pending.append(i)
+            continue
+        if before != SHOWN and kind != SHOWN:
+            for k in pending:
+                kinds[k] = GAP
+        before, pending = kind, []
 
 
 def _visible_text(stream: _Stream) -> str:
@@ -293,7 +313,7 @@ def _visible_text(stream: _Stream) -> str:
             if not (text == "\n" and previous == "\r"):
                 _close_line(lines, line, hid)
                 line, hid = [], False
-        elif kind == HIDDEN:
+        elif kind in (HIDDEN, GAP):
             hid = True
         else:
             line.append(text)
@@ -326,7 +346,7 @@ def _runs(stream: _Stream) -> tuple[TextRun, ...]:
         if kind == BREAK:
             open_.clear()
             spaces = []
-        elif kind == SPACE:
+        elif kind in (SPACE, GAP):
             spaces.append(i)
         else:
             run = open_.get(kind)
@@ -335,7 +355,8 @@ def _runs(stream: _Stream) -> tuple[TextRun, ...]:
                 assert last is not None and box is not None
                 gap = max(box[0] - last[2], last[0] - box[2], box[1] - last[3], last[1] - box[3])
                 if gap <= _RUN_GAP * max(sizes[run[-1]], sizes[i], _MICROSCOPIC):
-                    run.extend(_since(spaces, run[-1]))
+                    gaps = _since(spaces, run[-1])
+                    run.extend(k for k in gaps if kind == HIDDEN or kinds[k] == SPACE)
                     run.append(i)
                     continue
             open_[kind] = run = [i]
