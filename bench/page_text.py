@@ -79,21 +79,23 @@ def words(text: str) -> list[str]:
 
 
 def eval_rows(folder: Path) -> dict[str, Any]:
-    pages = same = warned = 0
+    pages = same = 0
     differing: list[str] = []
+    warned: list[str] = []
     for path in sorted(folder.glob("*/*.pdf")):
         read: list[Page] = read_pages(load(path), TEXT)
         for page, plain in zip(read, plain_pages(path), strict=True):
             if page.text_source != "layer":
                 continue
             pages += 1
-            warned += bool(page.warnings)
+            if page.warnings:
+                warned.append(f"{path.name}:{page.number}")
             if words(page.text) == words(plain):
                 same += 1
             else:
                 differing.append(f"{path.name}:{page.number}")
-    return {"pages": pages, "words_as_pdfium": same, "with_warning": warned,
-            "differing": differing}  # fmt: skip
+    return {"pages": pages, "words_as_pdfium": same, "with_warning": len(warned),
+            "warned": warned, "differing": differing}  # fmt: skip
 
 
 def main() -> int:
