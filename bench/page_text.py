@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
-from _common import ROOT, machine, write_result
+from _common import EVAL, ROOT, machine, write_result
 
 from extractor.load import load
 from extractor.pages import Page, PageOptions, read_pages
@@ -35,7 +35,6 @@ import make_printed  # noqa: E402
 import print_html  # noqa: E402
 
 TEXT = PageOptions(mode="text", ocr=False, vision=False)
-EVAL = ROOT.parent / "shared" / "eval"
 
 
 def plain_pages(path: Path) -> list[str]:
