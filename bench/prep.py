@@ -1,4 +1,4 @@
-"""Preparation cost per page: extractor's ``prepare`` against raw pypdfium2 on the same pages.
+"""Preparation cost per page: extractor's ``prepare`` against hand-written pypdfium2 code.
 
     .venv/bin/python bench/prep.py [--repeats 5] [--corpus DIR] [--profile]
 
@@ -16,16 +16,22 @@ Variants (all single-threaded, same pages, rendered at the same size as extracto
 - ``raw_render``: ``PdfDocument(path)``, per page ``page.render(scale).to_pil()`` at the
   scale extractor renders at (150 dpi, capped at a long side of 1540 px): the issue-2
   baseline. Does no text and no encoding.
-- ``direct``: what a hand-written equivalent of vision mode does: open, ``get_text_range``,
-  render at the same scale, JPEG q85.
+- ``direct``: open, ``get_text_range``, render at the same scale, JPEG q85: vision mode
+  without the text layer's boxes and hidden-text checks (the issue-9 baseline).
+- ``direct_layer``: the hand-written equivalent of extractor's vision mode with the text
+  layer it reads: open, per page the text layer written out plainly here
+  (:func:`hand_layer`: the page text, the text object of each character, one box per
+  word of one object, render mode, colour and loose size per object, one page
+  transform, runs split at gaps, the visible text), render, JPEG q85.
 - ``extractor_vision``: ``prepare(path, PageOptions(mode="vision", ocr=False))``:
-  load (read, sniff, sha256) + text layer + text runs + render + JPEG.
+  load (read, sniff, sha256) + text layer + render + JPEG.
 - ``raw_text``: open, per page ``get_textpage().get_text_range()``.
-- ``extractor_text``: ``prepare(path, PageOptions(mode="text", ocr=False))``
-  (OCR off: one page of the corpus has no text layer and raw text does no OCR either).
+- ``raw_layer``: open, per page :func:`hand_layer`.
+- ``extractor_text``: ``prepare(path, PageOptions(mode="text", ocr=False))`` (OCR off:
+  one page of the corpus has no text layer and raw text does no OCR either).
 
 After the repeats, ``breakdown`` times each step of vision mode on its own (load, open,
-text layer, text runs, render, JPEG encode).
+text page, text layer, render, JPEG encode).
 ``--profile`` adds one cProfile pass of ``extractor_vision`` and prints where the time goes.
 """
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import ctypes
 import io
 import pstats
 import sys
@@ -42,12 +49,13 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from _common import EVAL, machine, median, spread, write_result
 from PIL import Image
 
 from extractor import images
-from extractor import pages as pages_module
 from extractor.load import load
+from extractor.pdftext import read_layer
 from extractor.reading import prepare
 from extractor.settings import PageOptions
 
@@ -148,19 +156,171 @@ def raw_text(files: list[Path]) -> int:
     return count
 
 
+# -- the text layer written out by hand -------------------------------------------------------
+
+# FPDFText_GetTextObject giving the object's address as an int (a dict key), as extractor
+# calls it: both sides use the same PDFium calls per character.
+_GET_OBJECT = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(
+    ctypes.cast(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p).value
+)
+
+
+def _object_style(textpage: Any, index: int, address: int | None) -> tuple[bool, float]:
+    """(render mode and fill colour visible, loose height) of a character's text object."""
+    rect, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
+    pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect)
+    pdfium_c.FPDFText_GetMatrix(textpage, index, matrix)  # extractor asks for text direction
+    if not address:
+        return True, rect.top - rect.bottom
+    obj = ctypes.cast(address, pdfium_c.FPDF_PAGEOBJECT)
+    mode = pdfium_c.FPDFTextObj_GetTextRenderMode(obj)
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    coloured = pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a)
+    white = coloured and (a.value == 0 or min(r.value, g.value, b.value) >= 248)
+    return mode not in (3, 7) and not white, rect.top - rect.bottom
+
+
+def hand_layer(page: Any, textpage: Any) -> tuple[str, list[tuple[str, tuple[float, ...], bool]]]:
+    """The page text a reader sees and its runs (text, top-left box, visible): the work of
+    ``extractor.pdftext.read_layer``, written as one would by hand for upright pages.
+
+    Same PDFium calls: the page text at once, the text object of every character, one
+    rectangle per word of one text object (a glyph's own box for a word of one glyph),
+    render mode, fill colour and loose size once per object, one page transform.
+    """
+    width, height = page.get_size()
+    bbox = pdfium_c.FS_RECTF()
+    pdfium_c.FPDF_GetPageBoundingBox(page, bbox)  # the page transform, once (no /Rotate here)
+    raw = textpage.raw
+    count = pdfium_c.FPDFText_CountChars(raw)
+    text = textpage.get_text_range()
+    if len(text) != count:
+        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(raw, i)) for i in range(count))
+    address = ctypes.cast(raw, ctypes.c_void_p)
+    objects = [_GET_OBJECT(address, i) for i in range(count)]
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    pointers = [ctypes.pointer(v) for v in (left, right, bottom, top)]
+    styles: dict[int | None, tuple[bool, float]] = {}
+    words: list[_Word] = []
+    i = 0
+    while i < count:
+        if text[i].isspace():
+            words.append((text[i], None, True, 0.0))
+            i += 1
+            continue
+        end = i + 1
+        while end < count and objects[end] == objects[i] and not text[end].isspace():
+            end += 1
+        if objects[i] not in styles:
+            styles[objects[i]] = _object_style(raw, i, objects[i])
+        painted, size = styles[objects[i]]
+        if end - i == 1:
+            pdfium_c.FPDFText_GetCharBox(raw, i, *pointers)
+        elif pdfium_c.FPDFText_CountRects(raw, i, end - i) == 1:
+            pdfium_c.FPDFText_GetRect(raw, 0, left, top, right, bottom)
+        x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
+        box = (x0 - bbox.left, bbox.top - y1, x1 - bbox.left, bbox.top - y0)
+        size = max(size, y1 - y0)
+        on_page = box[2] >= 0 and box[0] <= width and box[3] >= 0 and box[1] <= height
+        words.append((text[i:end], box, painted and on_page and size >= 1.0, size))
+        i = end
+    shown = "".join(word for word, box, visible, _ in words if visible or box is None)
+    return shown.replace("\r\n", "\n"), _hand_runs(words)
+
+
+_Word = tuple[str, tuple[float, float, float, float] | None, bool, float]
+
+
+def _hand_runs(words: list[_Word]) -> list[tuple[str, tuple[float, ...], bool]]:
+    runs: list[tuple[str, tuple[float, ...], bool]] = []
+    current: list[_Word] = []
+    for word, box, visible, size in words:
+        if box is None:
+            if word in "\r\n":
+                if current:
+                    runs.append(_hand_run(current))
+                current = []
+            elif current:
+                current.append((word, box, visible, size))
+            continue
+        if current:
+            last = next(w for w in reversed(current) if w[1] is not None)
+            assert last[1] is not None
+            gap = max(box[0] - last[1][2], last[1][0] - box[2], box[1] - last[1][3])
+            if visible != last[2] or gap > 0.8 * max(size, last[3], 1.0):
+                runs.append(_hand_run(current))
+                current = []
+        current.append((word, box, visible, size))
+    if current:
+        runs.append(_hand_run(current))
+    return runs
+
+
+def _hand_run(chars: list[_Word]) -> tuple[str, tuple[float, ...], bool]:
+    boxes = [box for _, box, _, _ in chars if box is not None]
+    text = "".join(ch for ch, _, _, _ in chars).strip()
+    union = tuple(f(v) for f, v in zip((min, min, max, max), zip(*boxes, strict=True), strict=True))
+    return text, union, chars[0][2]
+
+
+def direct_layer(files: list[Path]) -> int:
+    count = 0
+    for path in files:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                width, height = page.get_size()
+                textpage = page.get_textpage()
+                hand_layer(page, textpage)
+                textpage.close()
+                image = page.render(scale=render_scale(width, height)).to_pil()
+                size = sent_size(image.size)
+                if size != image.size:
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                jpeg(image)
+                page.close()
+                count += 1
+        finally:
+            pdf.close()
+    return count
+
+
+def raw_layer(files: list[Path]) -> int:
+    count = 0
+    for path in files:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                textpage = page.get_textpage()
+                hand_layer(page, textpage)
+                textpage.close()
+                page.close()
+                count += 1
+        finally:
+            pdf.close()
+    return count
+
+
 VARIANTS: dict[str, Callable[[list[Path]], int]] = {
     "raw_render": raw_render,
     "direct": direct,
+    "direct_layer": direct_layer,
     "extractor_vision": extractor_vision,
     "raw_text": raw_text,
+    "raw_layer": raw_layer,
     "extractor_text": extractor_text,
 }
 
 RATIOS = {
     "extractor_vision / raw_render": ("extractor_vision", "raw_render"),
     "extractor_vision / direct": ("extractor_vision", "direct"),
+    "extractor_vision / direct_layer": ("extractor_vision", "direct_layer"),
     "direct / raw_render": ("direct", "raw_render"),
+    "direct_layer / direct": ("direct_layer", "direct"),
     "extractor_text / raw_text": ("extractor_text", "raw_text"),
+    "extractor_text / raw_layer": ("extractor_text", "raw_layer"),
 }
 
 
@@ -212,10 +372,10 @@ def check_sizes(files: list[Path]) -> dict[str, Any]:
 def breakdown(files: list[Path], repeats: int) -> dict[str, float]:
     """Per-page ms of each step of vision mode, timed one by one (median over repeats).
 
-    Uses extractor's own steps (``load``, ``pages._text_runs``, ``images.encode``) so the
+    Uses extractor's own steps (``load``, ``pdftext.read_layer``, ``images.encode``) so the
     attribution matches what ``prepare`` does; no profiler overhead.
     """
-    steps = ("load", "open", "text_range", "text_runs", "render", "jpeg_encode")
+    steps = ("load", "open", "text_page", "text_layer", "render", "jpeg_encode")
     per_repeat: dict[str, list[float]] = {step: [] for step in steps}
     for _ in range(repeats):
         spent = dict.fromkeys(steps, 0.0)
@@ -230,13 +390,12 @@ def breakdown(files: list[Path], repeats: int) -> dict[str, float]:
             for index in range(len(pdf)):
                 page = pdf[index]
                 width, height = page.get_size()
+                t = time.process_time()
                 textpage = page.get_textpage()
+                spent["text_page"] += time.process_time() - t
                 t = time.process_time()
-                textpage.get_text_range()
-                spent["text_range"] += time.process_time() - t
-                t = time.process_time()
-                tuple(pages_module._text_runs(page, textpage, width, height))
-                spent["text_runs"] += time.process_time() - t
+                read_layer(page, textpage, width, height)
+                spent["text_layer"] += time.process_time() - t
                 textpage.close()
                 scale = render_scale(width, height)
                 t = time.process_time()

@@ -26,6 +26,7 @@ import pypdfium2.raw as pdfium_c
 from extractor import images
 from extractor.errors import CorruptInput, EmptyInput, EncryptedInput, InputTooLarge
 from extractor.load import Document
+from extractor.pdftext import Box, TextRun, read_layer
 from extractor.settings import PageOptions
 
 __all__ = [
@@ -36,22 +37,7 @@ __all__ = [
     "read_pages",
 ]
 
-Box = tuple[float, float, float, float]  # x0, top, x1, bottom; top-left origin, page units
-
 _PDFIUM_LOCK = threading.RLock()
-
-
-@dataclass(frozen=True)
-class TextRun:
-    """A piece of text with its box: a PDF text object, or an OCR line.
-
-    ``visible`` is False for text a reader cannot see (invisible render mode, white,
-    microscopic or off-page): such text is how prompt injection hides in documents.
-    """
-
-    text: str
-    box: Box
-    visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,17 +184,14 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         width, height = page.get_size()
         textpage = page.get_textpage()
         try:
-            layer_text = textpage.get_text_range().replace("\r\n", "\n")
-            runs = tuple(_text_runs(page, textpage, width, height))
+            layer = read_layer(page, textpage, width, height)
         finally:
             textpage.close()
-        hidden = [r.text for r in runs if not r.visible and r.text.strip()]
-        if hidden:  # what a reader cannot see is not sent to the model
-            layer_text = _visible_text(runs)
+        layer_text, runs, hidden = layer.text, layer.runs, layer.hidden
         has_text = _has_real_text(layer_text, options)
         result = Page(number, width, height, runs=runs)
         if hidden:
-            sample = " ".join(hidden)[:80]
+            sample = " ".join(run.text for run in hidden)[:80]
             result = replace(result, warnings=(
                 f"page {number}: {len(hidden)} hidden text run(s) a reader cannot see "
                 f"(invisible, white, tiny or off-page): {sample!r}",
@@ -255,76 +238,6 @@ def _render(
         raise CorruptInput(
             f"{document.source}: PDFium cannot render this page ({exc})", path=document.source
         ) from None
-
-
-def _text_runs(page: Any, textpage: Any, width: float, height: float) -> Iterator[TextRun]:
-    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_TEXT], textpage=textpage):
-        text = _object_text(obj, textpage)
-        if not text:
-            continue
-        box = _device_box(page, width, height, obj.get_bounds())
-        yield TextRun(text, box, _is_visible(obj, box, width, height))
-
-
-def _object_text(obj: Any, textpage: Any) -> str:
-    """The text of one text object, as pypdfium2's ``extract()`` but tolerant: broken
-    fonts yield half surrogate pairs (seen in Factur-X samples), which become U+FFFD
-    instead of a UnicodeDecodeError that would cost the whole document."""
-    n_bytes = pdfium_c.FPDFTextObj_GetText(obj, textpage, None, 0)
-    if n_bytes <= 2:  # nothing but the terminating NUL
-        return ""
-    buffer = (pdfium_c.FPDF_WCHAR * (n_bytes // 2))()
-    pdfium_c.FPDFTextObj_GetText(obj, textpage, buffer, n_bytes)
-    return bytes(buffer)[: n_bytes - 2].decode("utf-16-le", errors="replace")
-
-
-_BOX_PRECISION = 10  # PDFium maps to integer device units; map at 10× for 0.1 pt
-
-
-def _device_box(page: Any, width: float, height: float, bounds: tuple[float, ...]) -> Box:
-    """PDF user-space bounds → a top-left-origin box in page points.
-
-    Through PDFium's own page-to-device mapping, so a MediaBox that does not start at
-    0 0 and a ``/Rotate``-d page land where the page is drawn.
-    """
-    left, bottom, right, top = bounds
-    size_x, size_y = round(width * _BOX_PRECISION), round(height * _BOX_PRECISION)
-    xs, ys = [], []
-    for x, y in ((left, bottom), (right, top)):
-        dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
-        pdfium_c.FPDF_PageToDevice(page, 0, 0, size_x, size_y, 0, x, y, dx, dy)
-        xs.append(dx.value / _BOX_PRECISION)
-        ys.append(dy.value / _BOX_PRECISION)
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-def _visible_text(runs: tuple[TextRun, ...]) -> str:
-    """Rebuild a page's text from its visible runs: lines by position, left to right."""
-    lines: list[list[TextRun]] = []
-    for run in sorted((r for r in runs if r.visible), key=lambda r: (r.box[1], r.box[0])):
-        centre = (run.box[1] + run.box[3]) / 2
-        last = lines[-1][0] if lines else None
-        if last is not None and last.box[1] <= centre <= last.box[3]:
-            lines[-1].append(run)
-        else:
-            lines.append([run])
-    ordered = (sorted(line, key=lambda r: r.box[0]) for line in lines)
-    return "\n".join(" ".join(r.text for r in line) for line in ordered)
-
-
-def _is_visible(obj: Any, box: Box, width: float, height: float) -> bool:
-    mode = pdfium_c.FPDFTextObj_GetTextRenderMode(obj)
-    if mode in (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP):
-        return False
-    x0, top, x1, bottom = box
-    if x1 < 0 or x0 > width or bottom < 0 or top > height:
-        return False  # entirely off the page
-    if bottom - top < 1.0:  # under one point tall: microscopic
-        return False
-    r, g, b, a = (pdfium_c.c_uint() for _ in range(4))
-    has_fill = pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a)
-    # transparent or white
-    return not (has_fill and (a.value == 0 or min(r.value, g.value, b.value) >= 248))
 
 
 # -- images -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ SMOKE: dict[str, tuple[str, bool]] = {
     "ground_long": ("--sizes 2000 --repeat 1 --cases found,absent --label smoke", False),
     "local": ("--docs 1 --set receipts", True),
     "memory": ("--sizes 20 40 --repeats 1 --concurrency 4", False),
+    "page_text": ("", False),
     "prep": ("--repeats 1", False),
     "quality": ("{results}/invoices.jsonl --truth {eval}/invoices", False),
     "ratelimit": ("--docs 20 --rate 50 --latency 0.05 --concurrency 8 --repeats 1", False),
