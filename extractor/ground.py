@@ -44,6 +44,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
 from extractor import formats, fuzzy
+from extractor.labels import has_label, label_words
 from extractor.pages import Box, Page, TextRun
 
 __all__ = [
@@ -158,10 +159,13 @@ def ground(
                 anchors[_parent(path)] = matches[0]
     result: dict[str, Grounding] = {}
     taken: dict[str, set[tuple[int, int]]] = {}  # places the siblings already stand on
+    by_place = {(t.page, t.visible): t for t in texts}
     for path, value, matches in found:
         parent = _parent(path)
         used = taken.setdefault(parent, set()) if parent else set()
-        best = _choose(matches, anchors.get(parent), used)
+        words = () if parent else label_words(path)
+        labelled = {id(m) for m in matches if words and _labelled(m, by_place, words)}
+        best = _choose(matches, anchors.get(parent), used, labelled)
         if best is None:
             g = Grounding(value, "not_found")
         else:
@@ -419,13 +423,27 @@ def _locate(value: Any, texts: list[_Text]) -> list[_Match]:
     return []
 
 
-def _choose(matches: list[_Match], anchor: _Match | None, used: set[Any]) -> _Match | None:
-    """Free places first; then the better tier and the first place read, except that near
-    the anchor (same page, about the same line) comes before the tier where there is one."""
+def _labelled(m: _Match, by_place: dict[tuple[int, bool], _Text], words: tuple[str, ...]) -> bool:
+    """Whether a label naming the field stands before the match on its line, or on the
+    line above (a total where "Total" is printed, not where the same number is a line's)."""
+    text = by_place[(m.page, m.visible)].text
+    line_start = text.rfind("\n", 0, m.start) + 1
+    above_start = text.rfind("\n", 0, max(line_start - 1, 0)) + 1
+    return has_label(text[line_start : m.start], words) or (
+        line_start > 0 and has_label(text[above_start : line_start - 1], words)
+    )
+
+
+def _choose(
+    matches: list[_Match], anchor: _Match | None, used: set[Any], labelled: set[int]
+) -> _Match | None:
+    """Free places first; then, for a field that documents label, a place beside its
+    label; then the better tier and the first place read, except that near the anchor
+    (same page, about the same line) comes before the tier where there is one."""
 
     def rank(m: _Match) -> tuple[Any, ...]:
         top, left = (m.box[1], m.box[0]) if m.box else (0.0, 0.0)
-        first = ((m.page, m.start) in used,)
+        first = ((m.page, m.start) in used, id(m) not in labelled)
         if anchor is None or anchor.box is None or m.box is None:
             return (*first, m.tier, m.page, top, left, m.start)
         height = max(anchor.box[3] - anchor.box[1], 1.0)

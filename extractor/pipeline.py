@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from extractor.checks import checked_model, kept_despite_rules, rule_warnings
+from extractor.confidence import confidence, features, find_label, kind_of
 from extractor.errors import DocumentTimeout, ExtractionFailed, OutputTruncated
 from extractor.ground import ground
 from extractor.load import Source
@@ -24,7 +25,7 @@ from extractor.providers.pricing import cost_of
 from extractor.reading import prepare
 from extractor.repair import error_reasons, extract_with_repairs, total_usage
 from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result
-from extractor.rules import check, failures
+from extractor.rules import check
 from extractor.schema import SchemaSpec
 from extractor.settings import PageOptions, Sampling, Settings
 from extractor.windows import (
@@ -257,26 +258,24 @@ def _answer(
 
 
 def _ground(value: BaseModel, pages: list[Page], doc: _Doc) -> None:
+    """Where each value stands, the business rules' results, and from both (and the
+    repairs) each value's confidence."""
     repaired = len(doc.attempts) > doc.requests
     found = ground(value.model_dump(mode="json"), pages, repaired=repaired)
     results = check(value)
     doc.checks = [result.as_dict() for result in results]
     doc.warnings.extend(rule_warnings(results))
-    doubtful = {path for result in failures(results) for path in result.fields}
-    doc.grounding = {path: g.as_dict() for path, g in found.items()}
-    doc.confidence = {
-        path: round(g.confidence * (0.5 if _involved(path, doubtful) else 1.0), 4)
-        for path, g in found.items()
-    }
+    doc.grounding = {}
+    for path, grounding in found.items():
+        entry = grounding.as_dict()
+        entry["label"] = find_label(path, entry, pages)
+        doc.grounding[path] = entry
+    for path, grounding in found.items():
+        evidence = features(path, doc.grounding, doc.checks, repaired=repaired)
+        doc.confidence[path] = confidence(evidence, kind_of(path, grounding.value))
     hidden = [path for path, g in found.items() if g.status == "hidden_only"]
     if hidden:
         doc.warnings.append("found only in text a reader cannot see: " + ", ".join(hidden[:10]))
-
-
-def _involved(path: str, fields: set[str]) -> bool:
-    """Whether ``path`` is one of ``fields`` or inside one (``line_items[0].amount`` is in
-    ``line_items``)."""
-    return any(path == f or path.startswith((f + ".", f + "[")) for f in fields)
 
 
 def _merged(answers: list[BaseModel], schema: SchemaSpec, doc: _Doc) -> BaseModel:

@@ -30,6 +30,7 @@ FILLABLE = (
 
 # script → (its arguments, whether it needs the embedded model)
 SMOKE: dict[str, tuple[str, bool]] = {
+    "calibrate": ("--set both", False),
     "candidates": ("--set both", False),
     "client_cpu": ("--copies 1 --repeats 1", False),
     "faults": ("--copies 2 --rate 50 --latency 0.05 --concurrency 4 --repeats 1", False),
