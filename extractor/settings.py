@@ -143,6 +143,10 @@ class Settings:
             with ``worker_memory`` bytes of address space and ``read_timeout`` seconds
             each, so a hostile PDF becomes an error record instead of taking the run
             down. A single ``extract`` call reads in-process.
+        max_cost: a cap in USD on what a run (a job: with its earlier runs) may cost; no
+            new document starts once the committed cost plus the estimate of those in
+            flight would pass it, and the run ends with
+            :class:`~extractor.budget.BudgetExceeded`. None: no cap.
 
     :meth:`with_options` takes the fields of ``sampling``, ``retry`` and ``reading`` flat
     (``temperature=0.2``, ``timeout=30``, ``dpi=200``, ``mode="text"``).
@@ -164,6 +168,7 @@ class Settings:
     isolate: bool = True
     worker_memory: int | None = WORKER_MEMORY
     read_timeout: float | None = READ_TIMEOUT
+    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_repairs < 0:
@@ -174,6 +179,8 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit)")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError("max_cost must be 0 or more (or None for no cap)")
 
     @property
     def mode(self) -> Mode:

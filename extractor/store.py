@@ -203,6 +203,16 @@ class RecordStore:
             ).fetchall()
         return dict(rows)
 
+    def committed_cost(self) -> float:
+        """The summed ``cost_usd`` of every committed record (what the job has cost)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT SUM(json_extract(CAST(record AS TEXT), '$.cost_usd')) FROM records"
+                " WHERE fingerprint = ?",
+                (self.fingerprint,),
+            ).fetchone()
+        return float(row[0] or 0.0)
+
     def records(self, order_by_index: bool = True) -> Iterator[dict[str, Any]]:
         """Every committed record, by input index (or in commit order), read in pages.
 
