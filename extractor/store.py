@@ -203,6 +203,15 @@ class RecordStore:
             ).fetchall()
         return dict(rows)
 
+    def record_of(self, sha256: str, source: str) -> dict[str, Any] | None:
+        """The committed record of ``source`` with content ``sha256``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM records WHERE fingerprint = ? AND key = ?",
+                (self.fingerprint, f"sha256:{sha256}:{_text(source)}"),
+            ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
     def committed_cost(self) -> float:
         """The summed ``cost_usd`` of every committed record (what the job has cost)."""
         with self._lock:

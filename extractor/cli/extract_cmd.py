@@ -243,7 +243,7 @@ def _run(
     try:
         with progress:
             if ray is not None:
-                from extractor.ray import run_ray_job
+                from extractor.ray_job import run_ray_job
 
                 return run_ray_job(sources, ray[0], spec, settings, provider,
                                    address=ray[1], **job)  # fmt: skip
