@@ -40,7 +40,7 @@ from extractor.windows import (
 if TYPE_CHECKING:
     from extractor.isolate import PagesWorkerPool
 
-__all__ = ["merge_partials", "page_options", "process"]
+__all__ = ["first_request", "merge_partials", "page_options", "process"]
 
 
 @dataclass
@@ -118,6 +118,25 @@ async def _run(
     value = await job.extract()
     _ground(value, pages, doc)
     return value
+
+
+def first_request(
+    schema: SchemaSpec, provider: Provider, settings: Settings, pages: list[Page]
+) -> tuple[list[dict[str, Any]], Sampling] | None:
+    """The messages and sampling of the request :func:`process` sends first for these
+    pages, when that one request carries the whole document (None when the document goes
+    in page groups or windows). Batch jobs send exactly this request."""
+    sampling = _sampling_for(provider, settings.sampling)
+    budget = _prompt_budget(provider, sampling)
+    pages = _fit_pages(pages, budget, [])
+    job = _Job(schema, provider, settings, sampling, budget, pages, _Doc(""))
+    several = list_fields(schema.model) and len(pages) > 1
+    if several and answer_estimate(pages) > job.answer_budget:
+        return None
+    groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
+    if len(groups) != 1:
+        return None
+    return build_messages(schema, pages, total_pages=len(pages)), sampling
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +101,8 @@ def _extract(
     if not ray.is_initialized():
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    options = _options(settings)
+    options = settings.as_options(secrets=True)
+    options.pop("api_key")  # actors take the key from their environment, as the driver did
     ds = ray.data.from_items(todo)
     try:
         out = extract_dataset(ds, schema, ledger=store_path, full_records=True, **options)
@@ -114,16 +114,3 @@ def _extract(
                     on_result(result)
     finally:
         close_ledgers()
-
-
-def _options(settings: Settings) -> dict[str, Any]:
-    """The settings as the flat options an actor rebuilds them from. The API key stays
-    out: actors take it from their environment, as the driver did."""
-    flat: dict[str, Any] = {}
-    for nested in (settings.sampling, settings.retry, settings.reading):
-        flat.update(asdict(nested))
-    flat.pop("vision")  # the reading's is set from the provider for each job
-    for item in fields(settings):
-        if item.name not in ("sampling", "retry", "reading", "api_key"):
-            flat[item.name] = getattr(settings, item.name)
-    return flat

@@ -187,6 +187,26 @@ class Settings:
         """The input mode (``reading.mode``)."""
         return self.reading.mode
 
+    def as_options(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The inverse of :meth:`with_options`: every field flat, so that
+        ``Settings().with_options(**s.as_options(secrets=True)) == s``. Without
+        ``secrets`` the API key and the PDF password are left out (for what is stored).
+
+        Example:
+            >>> Settings().with_options(dpi=200).as_options()["dpi"]
+            200
+        """
+        flat: dict[str, Any] = {}
+        for nested in (self.sampling, self.retry, self.reading):
+            flat.update({f.name: getattr(nested, f.name) for f in fields(nested)})
+        del flat["vision"]  # the reading's is set from the provider's for each job
+        own = {f.name: getattr(self, f.name) for f in fields(self)}
+        flat.update({k: v for k, v in own.items() if k not in ("sampling", "retry", "reading")})
+        if not secrets:
+            flat.pop("api_key")
+            flat.pop("password")
+        return flat
+
     def with_options(self, **options: Any) -> Settings:
         """A copy with ``options`` applied; the fields of nested options may be given flat.
 

@@ -20,7 +20,7 @@ from extractor.cli import app
 from extractor.testing import RecordedRequest, Reply, ScriptedServer
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
-import ray.data  # noqa: E402
+pytest.importorskip("ray.data")
 
 from extractor.ray import COLUMNS, extract_dataset  # noqa: E402
 
