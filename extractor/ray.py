@@ -41,10 +41,12 @@ import ray
 import ray.data
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from extractor.budget import Budget, BudgetExceeded
 from extractor.isolate import PagesWorkerPool
 from extractor.load import Source
 from extractor.pipeline import process
 from extractor.providers import Provider
+from extractor.result import ErrorInfo, Failed
 from extractor.schema import SchemaSpec, load_schema
 from extractor.settings import Settings
 from extractor.store import RecordStore
@@ -61,22 +63,41 @@ _ACTOR_CPUS = 0.5  # an actor mostly waits on the provider; its reading workers 
 
 
 class _Ledger:
-    """Finished records by job fingerprint + sha256 + source, in one SQLite store."""
+    """Finished records by job fingerprint + sha256 + source, in one SQLite store; and
+    the job's cost cap, shared by every actor (an actor runs one call at a time)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, cap: float | None = None) -> None:
         self.path = path
+        self.cap = cap
         self._store: RecordStore | None = None
+        self._budget: Budget | None = None
 
     def _open(self, fingerprint: str) -> RecordStore:
         if self._store is None:
             self._store = RecordStore.open(Path(self.path), fingerprint)
+            if self.cap is not None:
+                finished = sum(self._store.counts().values())
+                spent = self._store.committed_cost()
+                self._budget = Budget(self.cap, spent=spent, finished=finished)
         return self._store
+
+    def reserve(self, fingerprint: str) -> str:
+        """``go`` (a document may start), ``wait`` (until a cost is known) or ``stop``."""
+        self._open(fingerprint)
+        if self._budget is None:
+            return "go"
+        if self._budget.may_start():
+            self._budget.started()
+            return "go"
+        return "stop" if self._budget.stopped else "wait"
 
     def get(self, fingerprint: str, sha256: str, source: str) -> dict[str, Any] | None:
         return self._open(fingerprint).record_of(sha256, source)
 
     def put(self, fingerprint: str, record: dict[str, Any], source_key: str | None) -> None:
         self._open(fingerprint).commit(record, source_key=source_key)
+        if self._budget is not None:
+            self._budget.done(record.get("cost_usd"))
 
     def close(self) -> None:
         if self._store is not None:
@@ -87,7 +108,9 @@ class _Ledger:
 _LEDGERS: dict[str, Any] = {}  # the driver holds its ledgers' handles: they live as long
 
 
-def ledger_actor(path: Path, name: str | None = None) -> tuple[str, Any]:
+def ledger_actor(
+    path: Path, name: str | None = None, *, cap: float | None = None
+) -> tuple[str, Any]:
     """Start the ledger actor over the store at ``path`` on the driver's node (where the
     file lives); returns its name (for :class:`Extract`) and its handle."""
     name = name or f"extractor-ledger-{uuid.uuid4().hex[:12]}"
@@ -96,7 +119,7 @@ def ledger_actor(path: Path, name: str | None = None) -> tuple[str, Any]:
     handle = remote.options(
         name=name, get_if_exists=True,
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-    ).remote(str(path))  # fmt: skip
+    ).remote(str(path), cap)  # fmt: skip
     _LEDGERS[name] = handle
     return name, handle
 
@@ -191,6 +214,10 @@ async def _one(actor: _Actor, row: dict[str, Any]) -> dict[str, Any]:
         found = await actor.ledger.get.remote(actor.fingerprint, digest, name)
         if found is not None:
             return dict(found)
+    if actor.ledger is not None and not await _may_start(actor):
+        info = ErrorInfo(type=BudgetExceeded.code, message="not started: the cost cap")
+        return Failed(error=info, index=int(row.get("index") or 0), source=name,
+                      sha256=digest).record()  # fmt: skip
     result = await process(
         source, actor.spec, actor.provider, actor.settings,
         index=int(row.get("index") or 0), pool=actor.pool,
@@ -201,6 +228,15 @@ async def _one(actor: _Actor, row: dict[str, Any]) -> dict[str, Any]:
     if actor.ledger is not None:
         await actor.ledger.put.remote(actor.fingerprint, record, row.get("source_key"))
     return record
+
+
+async def _may_start(actor: _Actor) -> bool:
+    """Ask the ledger's budget; until a first cost is known, documents go one at a time."""
+    while True:
+        answer = await actor.ledger.reserve.remote(actor.fingerprint)
+        if answer != "wait":
+            return bool(answer == "go")
+        await asyncio.sleep(0.05)
 
 
 def _source_of(row: dict[str, Any]) -> tuple[Source, str]:
@@ -288,7 +324,9 @@ def extract_dataset(
         full_records: add a ``record`` column (the whole record, JSON text).
         options: :class:`~extractor.settings.Settings` fields, flat. ``concurrency`` is
             the documents in flight over all actors (each actor takes its share), so the
-            provider's rate limit is shared as it is by one process.
+            provider's rate limit is shared as it is by one process. With ``max_cost``,
+            the ledger's budget decides for every actor; a row not started because of it
+            has ``status`` ``error`` and ``error_type`` ``budget_exceeded``.
 
     Returns:
         A lazy dataset with the :data:`COLUMNS` (and ``record``); ``status`` is ``ok`` or
@@ -301,7 +339,7 @@ def extract_dataset(
     size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     per_actor = dict(options, concurrency=max(1, math.ceil(settings.concurrency / size)))
     path = Path(ledger) if ledger else Path(tempfile.mkdtemp()) / "ledger.db"
-    name, _ = ledger_actor(path)
+    name, _ = ledger_actor(path, cap=settings.max_cost)
     return ds.map_batches(
         Extract, batch_size=batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=size), num_cpus=_ACTOR_CPUS,

@@ -19,7 +19,7 @@ import ray
 import ray.data
 from pydantic import TypeAdapter
 
-from extractor.errors import ConfigError
+from extractor.budget import Budget, BudgetExceeded
 from extractor.export import Format, write_records
 from extractor.jobs import JobSummary, fingerprint_for, store_path_for
 from extractor.providers import Provider
@@ -56,8 +56,6 @@ def run_ray_job(
     actor opens its own). ``address`` joins a running cluster (``auto``,
     ``ray://head:10001``); None starts a local Ray instance.
     """
-    if settings.max_cost is not None:
-        raise ConfigError("--max-cost is not supported with --engine ray yet; use the local engine")
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
     with RecordStore.open(path, fingerprint, fresh=fresh) as store:
@@ -106,11 +104,20 @@ def _extract(
     ds = ray.data.from_items(todo)
     try:
         out = extract_dataset(ds, schema, ledger=store_path, full_records=True, **options)
+        not_started = 0
         for batch in out.iter_batches(batch_format="numpy", batch_size=None):
             for text in batch["record"]:
                 result = _RESULT.validate_python(orjson.loads(text))
+                if result.error is not None and result.error.type == BudgetExceeded.code:
+                    not_started += 1
+                    continue
                 summary.add(result)
                 if on_result is not None:
                     on_result(result)
     finally:
         close_ledgers()
+    if not_started:
+        with RecordStore.open(store_path, summary.fingerprint) as store:
+            budget = Budget(settings.max_cost or 0.0, spent=store.committed_cost(),
+                            finished=sum(store.counts().values()))  # fmt: skip
+        raise budget.exceeded(not_started)

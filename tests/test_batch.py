@@ -221,3 +221,18 @@ def test_submit_refuses_a_provider_without_a_batch_api(tmp_path: Path) -> None:
                         str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9/v1",
                         "--model", "m")  # fmt: skip
     assert code == 2 and "--provider mistral or openai" in output
+
+
+def test_submit_with_max_cost_leaves_out_what_would_pass_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "k")
+    folder, out = _folder(tmp_path, 10), tmp_path / "out" / "r.jsonl"
+    with ScriptedServer(responder=Model(), batch_protocol="mistral") as server:
+        code, output = _submit("mistral", folder, out, server.base_url, "--max-cost", "0.0003")
+        assert code == 3 and "left out by --max-cost" in output
+        created = next(r for r in server.requests if r.path.endswith("/batch/jobs"))
+        lines = server.batches.file_content(created.json["input_files"][0]).splitlines()
+        assert 0 < len(lines) < 10
+        code, output = _submit("mistral", folder, out, server.base_url, "--max-cost", "0")
+        assert code == 2 and "not collected yet" in output  # one open batch per output

@@ -141,3 +141,27 @@ def test_rows_of_bytes_and_a_bad_document_keep_one_row_each(tmp_path: Path) -> N
     assert good["status"] == "ok" and json.loads(good["data"])["total"] == 1.5
     assert good["prompt_tokens"] > 0 and good["provider"] == "openai-compatible"
     assert bad["status"] == "error" and bad["error_type"] and bad["data"] is None
+
+
+def test_engine_ray_stops_at_max_cost_and_resumes_with_a_higher_cap(tmp_path: Path) -> None:
+    folder, out = _folder(tmp_path, 20), tmp_path / "out" / "r.jsonl"
+
+    def priced(request: RecordedRequest) -> Reply:
+        reply = _answer(request)
+        reply.json["usage"]["cost"] = 0.01  # reported, as OpenRouter does
+        return reply
+
+    args = ["extract", str(folder), "-s", "receipt", "-o", str(out), "-q", "--engine", "ray",
+            "--model", "m", "--concurrency", "4"]  # fmt: skip
+    with ScriptedServer(responder=priced) as server:
+        stopped = CliRunner().invoke(app, [*args, "--base-url", server.base_url,
+                                           "--max-cost", "0.055"])  # fmt: skip
+        assert stopped.exit_code == 3, stopped.output
+        assert "--max-cost" in stopped.output
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert 1 <= len(records) <= 5 and sum(r["cost_usd"] for r in records) <= 0.055 + 1e-9
+        assert server.calls == len(records)  # nothing paid that was not committed
+        resumed = CliRunner().invoke(app, [*args, "--base-url", server.base_url,
+                                           "--max-cost", "1"])  # fmt: skip
+        assert resumed.exit_code == 0, resumed.output
+        assert len(out.read_text().splitlines()) == 20 and server.calls == 20
