@@ -25,10 +25,10 @@ def _estimate(*args: str) -> dict:
 
 def test_estimate_reads_pages_as_the_run_would_and_sends_nothing() -> None:
     with ScriptedServer() as server:
+        model = ["--base-url", server.base_url, "--model", "gpt-4.1-mini"]
         seen = _estimate(str(FIXTURES / "invoice.pdf"), str(FIXTURES / "scan.png"), "-s",
-                         "invoice", "--base-url", server.base_url, "--model", "gpt-4.1-mini")  # fmt: skip
-        blind = _estimate(str(FIXTURES / "scan.png"), "-s", "invoice", "--base-url",
-                          server.base_url, "--model", "gpt-4.1-mini", "--no-vision")  # fmt: skip
+                         "invoice", *model)  # fmt: skip
+        blind = _estimate(str(FIXTURES / "scan.png"), "-s", "invoice", *model, "--no-vision")
         assert server.requests == []  # the model was never asked
     assert seen["documents"] == 2 and seen["pages"] == 2
     assert seen["text_pages"] == 1 and seen["image_pages"] == 1  # the scan goes as an image
