@@ -6,8 +6,9 @@ image pages; the requests are planned as :func:`extractor.pipeline.process` plan
 (one request, page groups or page windows). Tokens are counted as the pipeline counts
 them: about four characters a token for text, ``W × H / 784`` for an image.
 
-The cost is a range: ``low`` is one answer per request and no repairs; ``high`` spends
-every repair (each resends the request) with answers twice the expected size.
+The cost is a range: ``low`` is one answer per request, of the expected size, and no
+repairs; ``high`` spends every repair (each resends the request) with answers as large as
+the pipeline's own bound for lists.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ from extractor.errors import ExtractorError
 from extractor.isolate import PagesWorkerPool
 from extractor.load import Source
 from extractor.pages import Page
-from extractor.pipeline import first_request, page_options
-from extractor.prompt import estimate_tokens, split_pages, system_prompt
+from extractor.pipeline import page_options, planned_requests
+from extractor.prompt import build_messages
 from extractor.providers.base import Provider
 from extractor.providers.pricing import BATCH_DISCOUNT, price_of
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
-from extractor.windows import answer_estimate
+from extractor.windows import answer_estimate, list_fields, rows_beyond
 
 __all__ = ["DocumentEstimate", "Estimate", "estimate", "message_tokens"]
 
 CHARS_PER_TOKEN = 4
+ROW_TOKENS = 24  # one list item in an answer: a description and three numbers
 _IMAGE_TOKENS_PER_PIXEL = 1 / 784
 
 
@@ -47,7 +49,10 @@ class DocumentEstimate:
             OCR text, ``image_pages`` with an image (``hybrid`` pages count in both).
         requests: requests before repairs (1, page groups, or header + page windows).
         input_tokens: prompt tokens of those requests.
-        output_tokens: expected answer tokens.
+        output_tokens: expected answer tokens: every field filled once per request, and
+            one list item per line that looks like an item row (words and two amounts).
+        output_tokens_high: the most the answers may take: the pipeline's own bound for
+            lists (what decides page windows).
         error: why it could not be read (the run would record this error, free).
     """
 
@@ -59,6 +64,7 @@ class DocumentEstimate:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    output_tokens_high: int = 0
     error: str | None = None
 
 
@@ -87,16 +93,15 @@ class Estimate:
         if price is None or share is None:
             return None
         tokens_in, tokens_out = self.total("input_tokens"), self.total("output_tokens")
-        requests = self.total("requests")
         low = tokens_in * price[0] + tokens_out * price[1]
-        attempts = 1 + self.max_repairs
-        high_out = min(2 * tokens_out, requests * self.max_tokens)
-        high = attempts * (tokens_in * price[0] + high_out * price[1])
+        high_out = min(self.total("output_tokens_high"), self.total("requests") * self.max_tokens)
+        # Every repair used: each resends the request with the answers so far.
+        high = (1 + self.max_repairs) * (tokens_in * price[0] + high_out * price[1])
         return low * share / 1e6, high * share / 1e6
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("pages", "text_pages", "ocr_pages", "image_pages", "requests",
-                "input_tokens", "output_tokens")  # fmt: skip
+                "input_tokens", "output_tokens", "output_tokens_high")  # fmt: skip
         cost, batch = self.cost(), self.cost(batch=True)
         return {
             "provider": self.provider, "model": self.model, "documents": len(self.documents),
@@ -128,22 +133,17 @@ def _document(
         "ocr_pages": sum(p.text_source == "ocr" and bool(p.text) for p in pages),
         "image_pages": sum(p.image is not None for p in pages),
     }
-    skeleton = _skeleton_tokens(spec)
-    planned = first_request(spec, provider, settings, pages)
-    if planned is not None:
-        messages, _ = planned
-        return DocumentEstimate(
-            source, len(pages), requests=1, input_tokens=message_tokens(messages, pages),
-            output_tokens=skeleton + answer_estimate(pages), **counts,
-        )  # fmt: skip
-    # Page groups or windows: each request carries the system prompt and some pages.
-    groups = split_pages(pages, max_images=provider.max_images, max_tokens=10**9)
-    requests = max(2, len(groups))
-    overhead = math.ceil(len(system_prompt(spec)) / CHARS_PER_TOKEN) + 30
-    tokens = sum(estimate_tokens(p) for p in pages) + requests * overhead
+    plan = planned_requests(spec, provider, settings, pages)
+    tokens = 0
+    for group in plan:
+        messages = build_messages(spec, group, total_pages=len(pages))
+        tokens += message_tokens(messages, group)
+    skeleton = len(plan) * _skeleton_tokens(spec)
+    rows = rows_beyond(pages, 0) if list_fields(spec.model) else 0
+    expected = skeleton + rows * ROW_TOKENS
     return DocumentEstimate(
-        source, len(pages), requests=requests, input_tokens=tokens,
-        output_tokens=requests * skeleton + answer_estimate(pages), **counts,
+        source, len(pages), requests=len(plan), input_tokens=tokens, output_tokens=expected,
+        output_tokens_high=max(expected, skeleton + answer_estimate(pages)), **counts,
     )  # fmt: skip
 
 

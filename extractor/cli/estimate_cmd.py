@@ -78,7 +78,7 @@ def estimate_command(
 
     table = Table(title=f"estimate for {report['provider']} {report['model']}", show_header=False)
     for key in ("documents", "unreadable", "pages", "text_pages", "ocr_pages", "image_pages",
-                "requests", "input_tokens", "output_tokens"):  # fmt: skip
+                "requests", "input_tokens", "output_tokens", "output_tokens_high"):  # fmt: skip
         table.add_row(key.replace("_", " "), f"{report[key]:,}")
     for key, label in (("cost_usd", "cost (USD)"), ("batch_cost_usd", "batch cost (USD)")):
         cost = report[key]
