@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, write_result
+from _common import EVAL, write_result
 
 from extractor import extract
 from extractor.api import open_job_provider
@@ -36,7 +36,6 @@ from extractor.schema import load_schema
 from extractor.settings import Settings
 from extractor.testing import RecordedRequest, Reply, ScriptedServer, TruthModel
 
-EVAL = ROOT.parent / "shared" / "eval"
 MODEL = "mistralai/mistral-medium-3.1"
 
 
