@@ -60,9 +60,10 @@ class PrimedProvider:
         self.live = live
         self.answers = answers  # body sha256 → answer bodies not yet used
         self.served: set[str] = set()
-        for name in ("name", "model", "vision", "max_images", "context_tokens",
-                     "max_output_tokens", "max_concurrency"):  # fmt: skip
-            setattr(self, name, getattr(live, name))
+
+    def __getattr__(self, name: str) -> Any:
+        # Every capability (name, model, vision, max_images …) is the live provider's.
+        return getattr(self.live, name)
 
     async def complete(
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling
