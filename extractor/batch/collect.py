@@ -162,7 +162,7 @@ def _commit_all(
         primed = PrimedProvider(provider, _by_body(items, answers))
         by_index = {item.index: item for item in items}
         todo = [(item.index, Path(item.source)) for item in items]
-        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, primed), primed)  # type: ignore[arg-type]
+        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, primed), primed)
         try:
             for result in results:
                 item = by_index[result.index]
