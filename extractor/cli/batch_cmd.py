@@ -155,8 +155,10 @@ def collect_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, json or csv.")] = "jsonl",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Download the batch's answers, validate them, repair invalid ones live (at the normal
-    price) and commit one record per document; then write OUT.
+    """Download the batch's answers and commit one record per document; then write OUT.
+
+    Answers are validated as live ones are; invalid ones are repaired live, at the normal
+    price (the cost ledger in OUT.db marks each call batch or live).
 
     Run it again after a crash: it commits only what is missing. Exit code 0 when every
     document succeeded, 1 when some failed, 2 on an error, 4 when the batch is not
