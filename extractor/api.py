@@ -17,6 +17,7 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from extractor.budget import Budget
 from extractor.errors import ConfigError
 from extractor.isolate import PagesWorkerPool
 from extractor.load import Source
@@ -212,10 +213,17 @@ async def run_indexed(
     provider: Provider | None = None,
     *,
     on_result: OnResult | None = None,
+    budget: Budget | None = None,
 ) -> AsyncGenerator[Result[Any], None]:
     """:func:`aextract_many` over ``(index, source)`` pairs: each result carries its pair's
     index, so a caller that skips some inputs (a resumed job) needs no renumbering.
-    Opens (and closes) the job's provider when none is given."""
+    Opens (and closes) the job's provider when none is given.
+
+    With ``settings.max_cost`` (or a ``budget`` carrying what earlier runs spent), no new
+    document starts once the committed cost plus the in-flight estimate would pass the
+    cap; the documents in flight finish and are yielded, then
+    :class:`~extractor.budget.BudgetExceeded` is raised."""
+    budget = budget or _budget_of(settings)
     owned = provider is None
     provider = provider or open_job_provider(settings)
     concurrency = min(settings.concurrency, provider.max_concurrency or settings.concurrency)
@@ -227,10 +235,15 @@ async def run_indexed(
     done: asyncio.Queue[Result[Any]] = asyncio.Queue()  # ≤ concurrency: each holds a slot
     limit = asyncio.Semaphore(concurrency)
     pool = _pages_pool(settings, concurrency)
+    changed = asyncio.Event()  # a document finished: the budget may allow another
+    not_started = 0
 
     async def one(index: int, source: Source) -> None:
         try:  # the slot was taken by feed(); the loop below gives it back
             result = await process(source, spec, provider, settings, index=index, pool=pool)
+            if budget is not None:
+                budget.done(result.cost_usd)
+                changed.set()
             if on_result is not None:
                 on_result(result)
         except BaseException:
@@ -239,10 +252,16 @@ async def run_indexed(
         done.put_nowait(result)
 
     async def feed() -> int:
+        nonlocal not_started
         count = 0
+        pairs = iter(sources)
         async with asyncio.TaskGroup() as group:
-            for index, source in sources:
+            for index, source in pairs:
                 await limit.acquire()  # no task per file of a huge folder up front
+                if budget is not None and not await _budget_allows(budget, changed):
+                    limit.release()
+                    not_started = 1 + sum(1 for _ in pairs)
+                    break
                 group.create_task(one(index, source))
                 count += 1
         return count
@@ -262,6 +281,8 @@ async def run_indexed(
                 failure = feeder.exception()
                 if failure is not None:
                     raise failure
+        if budget is not None and budget.stopped:
+            raise budget.exceeded(not_started)
     finally:
         feeder.cancel()
         await asyncio.wait({feeder})  # its tasks are cancelled before the workers go
@@ -269,6 +290,21 @@ async def run_indexed(
             await pool.aclose()
         if owned:
             await provider.aclose()
+
+
+def _budget_of(settings: Settings) -> Budget | None:
+    return None if settings.max_cost is None else Budget(settings.max_cost)
+
+
+async def _budget_allows(budget: Budget, changed: asyncio.Event) -> bool:
+    """Wait until ``budget`` lets one more document start (True), or stops the run."""
+    while not budget.may_start():
+        if budget.stopped:
+            return False
+        changed.clear()
+        await changed.wait()  # a document in flight finishes and says what it cost
+    budget.started()
+    return True
 
 
 def _pages_pool(settings: Settings, concurrency: int) -> PagesWorkerPool | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor.api import iterate_in_thread, run_indexed
+from extractor.budget import Budget, BudgetExceeded
 from extractor.errors import AuthError, ProviderError
 from extractor.export import Format, write_records
 from extractor.prompt import PROMPT_VERSION
@@ -120,6 +121,8 @@ def run_job(
 
     Raises:
         AuthError: the provider refused the key (401/402/403): the run stops at once.
+        BudgetExceeded: the next document could pass ``settings.max_cost`` (what the job's
+            earlier runs committed counts too); what finished is committed and exported.
         ProviderError: ``breaker`` documents in a row failed with provider outages (the
             circuit breaker). Records that tripped either are not committed, so the next
             run retries them; everything committed before stays.
@@ -141,7 +144,15 @@ def run_job(
         if on_start is not None:
             on_start(summary)
         held: list[tuple[Result[Any], str | None]] = []  # an outage streak, not yet committed
-        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, provider), provider)
+        budget = None
+        if settings.max_cost is not None:
+            budget = Budget(
+                settings.max_cost, spent=store.committed_cost(),
+                finished=sum(store.counts().values()),
+            )  # fmt: skip
+        results = iterate_in_thread(
+            lambda: run_indexed(todo, spec, settings, provider, budget=budget), provider
+        )
         try:
             for result in results:
                 held.append((result, keys.pop(result.index)))
@@ -149,6 +160,9 @@ def run_job(
                 if result.error is None or result.error.type not in _OUTAGE_ERRORS:
                     _commit(store, held, summary, on_result)
             _commit(store, held, summary, on_result)  # the run ended inside a short streak
+        except BudgetExceeded:
+            _commit(store, held, summary, on_result)  # paid for: keep them
+            raise
         finally:  # also when a run stops early: the export shows what is committed
             results.close()
             summary.counts = store.counts()

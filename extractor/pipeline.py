@@ -41,7 +41,7 @@ from extractor.windows import (
 if TYPE_CHECKING:
     from extractor.isolate import PagesWorkerPool
 
-__all__ = ["merge_partials", "page_options", "process"]
+__all__ = ["first_request", "merge_partials", "page_options", "planned_requests", "process"]
 
 
 @dataclass
@@ -119,6 +119,41 @@ async def _run(
     value = await job.extract()
     _ground(value, pages, doc)
     return value
+
+
+def first_request(
+    schema: SchemaSpec, provider: Provider, settings: Settings, pages: list[Page]
+) -> tuple[list[dict[str, Any]], Sampling] | None:
+    """The messages and sampling of the request :func:`process` sends first for these
+    pages, when that one request carries the whole document (None when the document goes
+    in page groups or windows). Batch jobs send exactly this request."""
+    sampling = _sampling_for(provider, settings.sampling)
+    plan = planned_requests(schema, provider, settings, pages)
+    if len(plan) != 1 or len(plan[0]) != len(pages):
+        return None
+    pages = _fit_pages(pages, _prompt_budget(provider, sampling), [])
+    return build_messages(schema, pages, total_pages=len(pages)), sampling
+
+
+def planned_requests(
+    schema: SchemaSpec, provider: Provider, settings: Settings, pages: list[Page]
+) -> list[list[Page]]:
+    """The pages of each request :func:`process` plans before any answer: the whole
+    document (one request, or page groups), or its header groups then its page windows.
+    (An answer cut short can still send a document to page windows afterwards.)"""
+    sampling = _sampling_for(provider, settings.sampling)
+    budget = _prompt_budget(provider, sampling)
+    pages = _fit_pages(pages, budget, [])
+    job = _Job(schema, provider, settings, sampling, budget, pages, _Doc(""))
+    groups = split_pages(pages, max_images=provider.max_images, max_tokens=budget)
+    several = list_fields(schema.model) and len(pages) > 1
+    if several and answer_estimate(pages) > job.answer_budget:
+        windows = page_windows(
+            pages, answer_budget=job.answer_budget, prompt_budget=budget,
+            max_images=provider.max_images,
+        )  # fmt: skip
+        return groups + windows
+    return groups
 
 
 @dataclass

@@ -143,6 +143,10 @@ class Settings:
             with ``worker_memory`` bytes of address space and ``read_timeout`` seconds
             each, so a hostile PDF becomes an error record instead of taking the run
             down. A single ``extract`` call reads in-process.
+        max_cost: a cap in USD on what a run (a job: with its earlier runs) may cost; no
+            new document starts once the committed cost plus the estimate of those in
+            flight would pass it, and the run ends with
+            :class:`~extractor.budget.BudgetExceeded`. None: no cap.
 
     :meth:`with_options` takes the fields of ``sampling``, ``retry`` and ``reading`` flat
     (``temperature=0.2``, ``timeout=30``, ``dpi=200``, ``mode="text"``).
@@ -164,6 +168,7 @@ class Settings:
     isolate: bool = True
     worker_memory: int | None = WORKER_MEMORY
     read_timeout: float | None = READ_TIMEOUT
+    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_repairs < 0:
@@ -174,11 +179,33 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit)")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError("max_cost must be 0 or more (or None for no cap)")
 
     @property
     def mode(self) -> Mode:
         """The input mode (``reading.mode``)."""
         return self.reading.mode
+
+    def as_options(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The inverse of :meth:`with_options`: every field flat, so that
+        ``Settings().with_options(**s.as_options(secrets=True)) == s``. Without
+        ``secrets`` the API key and the PDF password are left out (for what is stored).
+
+        Example:
+            >>> Settings().with_options(dpi=200).as_options()["dpi"]
+            200
+        """
+        flat: dict[str, Any] = {}
+        for nested in (self.sampling, self.retry, self.reading):
+            flat.update({f.name: getattr(nested, f.name) for f in fields(nested)})
+        del flat["vision"]  # the reading's is set from the provider's for each job
+        own = {f.name: getattr(self, f.name) for f in fields(self)}
+        flat.update({k: v for k, v in own.items() if k not in ("sampling", "retry", "reading")})
+        if not secrets:
+            flat.pop("api_key")
+            flat.pop("password")
+        return flat
 
     def with_options(self, **options: Any) -> Settings:
         """A copy with ``options`` applied; the fields of nested options may be given flat.

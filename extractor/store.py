@@ -88,6 +88,40 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Keys became 'sha256:<hex>:<path>' (one record per input, duplicates included);
     # lookups by content go through the sha256 column.
     ("CREATE INDEX records_sha256 ON records (fingerprint, sha256)",),
+    # Provider batch jobs (extractor.batch): the batches submitted, the document behind
+    # each request, and a cost ledger row per model call saying how it was priced.
+    (
+        """CREATE TABLE batches (
+            id           TEXT PRIMARY KEY,  -- the provider's batch id
+            fingerprint  TEXT NOT NULL,
+            provider     TEXT NOT NULL,
+            job          TEXT NOT NULL,     -- JSON: schema spec and job options (no secrets)
+            status       TEXT NOT NULL,     -- as the provider last said
+            submitted_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE batch_items (
+            batch_id     TEXT NOT NULL,
+            custom_id    TEXT NOT NULL,     -- the record key: 'sha256:<hex>:<source>'
+            idx          INTEGER NOT NULL,
+            source       TEXT NOT NULL,
+            sha256       TEXT,
+            source_key   TEXT,
+            route        TEXT NOT NULL,     -- 'batch', or 'live' (the live path at collect)
+            body_sha256  TEXT,              -- of the request body sent in the batch
+            PRIMARY KEY (batch_id, custom_id)
+        )""",
+        """CREATE TABLE ledger (
+            fingerprint  TEXT NOT NULL,
+            key          TEXT NOT NULL,     -- the record's key
+            attempt      INTEGER NOT NULL,
+            pricing      TEXT NOT NULL,     -- 'batch' or 'live'
+            batch_id     TEXT,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cost_usd     REAL,
+            PRIMARY KEY (fingerprint, key, attempt)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _PAGE = 256  # records read per lock hold while iterating
@@ -202,6 +236,25 @@ class RecordStore:
                 (self.fingerprint,),
             ).fetchall()
         return dict(rows)
+
+    def record_of(self, sha256: str, source: str) -> dict[str, Any] | None:
+        """The committed record of ``source`` with content ``sha256``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM records WHERE fingerprint = ? AND key = ?",
+                (self.fingerprint, f"sha256:{sha256}:{_text(source)}"),
+            ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def committed_cost(self) -> float:
+        """The summed ``cost_usd`` of every committed record (what the job has cost)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT SUM(json_extract(CAST(record AS TEXT), '$.cost_usd')) FROM records"
+                " WHERE fingerprint = ?",
+                (self.fingerprint,),
+            ).fetchone()
+        return float(row[0] or 0.0)
 
     def records(self, order_by_index: bool = True) -> Iterator[dict[str, Any]]:
         """Every committed record, by input index (or in commit order), read in pages.

@@ -45,6 +45,8 @@ SMOKE: dict[str, tuple[str, bool]] = {
     "ratelimit": ("--docs 20 --rate 50 --latency 0.05 --concurrency 8 --repeats 1", False),
     "rules_repair": ("--corrupt total", False),
     "rules_truth": ("", False),
+    "scale": ("--docs 8 --latency 0.05 --concurrency 4 --repeats 1", False),
+    "scale_estimate": ("--receipts 1", False),
     "service": ("--docs 6 --latency 0.05 --concurrency 2 --repeats 1 --requests 6 "
                 "--clients 2 --rss-docs 20", False),
     "startup": ("--repeats 1", False),

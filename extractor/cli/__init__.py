@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from extractor.cli.batch_cmd import batch_app
+from extractor.cli.estimate_cmd import estimate_command
 from extractor.cli.eval_cmd import compare_command, eval_command
 from extractor.cli.extract_cmd import extract_command
 from extractor.cli.inspect_cmd import doctor_command, preview_command, schema_command
@@ -26,6 +28,8 @@ app.command("doctor")(doctor_command)
 app.command("eval")(eval_command)
 app.command("eval-compare")(compare_command)
 app.command("serve")(serve_command)
+app.command("estimate")(estimate_command)
+app.add_typer(batch_app)
 
 
 def main() -> None:

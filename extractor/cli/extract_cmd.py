@@ -87,6 +87,9 @@ def extract_command(
     frequency_penalty: opt.FrequencyPenalty = None,
     presence_penalty: opt.PresencePenalty = None,
     require_grounding: opt.RequireGrounding = None,
+    max_cost: opt.MaxCost = None,
+    engine: opt.Engine = "local",
+    ray_address: opt.RayAddress = None,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -118,7 +121,7 @@ def extract_command(
     rewritten from all committed records.
 
     Exit code 0 when every document succeeded, 1 when some failed, 2 on a usage error
-    or a key the provider refuses.
+    or a key the provider refuses, 3 when --max-cost stopped the run.
 
     Examples:
 
@@ -131,12 +134,16 @@ def extract_command(
         extractor extract docs/ -s my_schemas.py:PurchaseOrder --include '*.pdf' --pages 1-2
 
         extractor extract ../shared/eval/receipts -s receipt --truth ../shared/eval/receipts
+
+        extractor extract invoices/ -s invoice --max-cost 5 --engine ray --ray-address auto
     """
     _prefetch_model_stack()
     from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet, soft_wrap=True)
     chosen_format = _format_for(output, fmt)
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("choose local or ray", param_hint="--engine")
     given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS}
     try:
         from extractor.schema import load_schema
@@ -159,8 +166,9 @@ def extract_command(
     sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
     if str(output) == "-":
         raise typer.Exit(0 if _stream(sources, spec, settings, job_provider) else 1)
+    ray = (schema, ray_address) if engine == "ray" else None
     summary = _run(console, sources, spec, settings, job_provider, output, chosen_format,
-                   fresh=fresh, retry_failed=retry_failed)  # fmt: skip
+                   fresh=fresh, retry_failed=retry_failed, ray=ray)  # fmt: skip
     console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
     _summary(console, summary)
     if truth is not None:
@@ -173,7 +181,7 @@ _JOB_OPTIONS = frozenset({
     "retries", "timeout", "pages", "dpi", "max_side", "ocr", "password", "max_file_mb",
     "max_pages", "max_pixels", "isolate", "worker_memory_mb", "read_timeout",
     "document_timeout", "temperature", "top_p", "seed", "max_tokens", "stop",
-    "frequency_penalty", "presence_penalty", "require_grounding",
+    "frequency_penalty", "presence_penalty", "require_grounding", "max_cost",
 })  # fmt: skip
 _SUFFIX_FORMATS: dict[str, Format] = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
@@ -221,18 +229,28 @@ def _run(
     *,
     fresh: bool,
     retry_failed: bool,
+    ray: tuple[str, str | None] | None = None,
 ) -> JobSummary:
+    from extractor.budget import BudgetExceeded
     from extractor.cli.progress import JobProgress
     from extractor.jobs import run_job, store_path_for
 
     progress = JobProgress(console)
+    job: dict[str, Any] = {
+        "output": output, "fmt": fmt, "fresh": fresh, "retry_failed": retry_failed,
+        "on_start": progress.start, "on_result": progress.advance,
+    }  # fmt: skip
     try:
         with progress:
-            return run_job(
-                sources, spec, settings, provider, output=output, fmt=fmt,
-                fresh=fresh, retry_failed=retry_failed, on_start=progress.start,
-                on_result=progress.advance,
-            )  # fmt: skip
+            if ray is not None:
+                from extractor.ray_job import run_ray_job
+
+                return run_ray_job(sources, ray[0], spec, settings, provider,
+                                   address=ray[1], **job)  # fmt: skip
+            return run_job(sources, spec, settings, provider, **job)
+    except BudgetExceeded as exc:  # shown even with --quiet: it says how to go on
+        typer.echo(f"{exc.code}: {exc}", err=True)
+        raise typer.Exit(3) from None
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

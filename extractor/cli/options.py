@@ -19,8 +19,10 @@ __all__ = [
     "Concurrency",
     "DocumentTimeout",
     "Dpi",
+    "Engine",
     "FrequencyPenalty",
     "Isolate",
+    "MaxCost",
     "MaxFileMb",
     "MaxPages",
     "MaxPixels",
@@ -34,6 +36,7 @@ __all__ = [
     "Password",
     "PresencePenalty",
     "Provider",
+    "RayAddress",
     "ReadTimeout",
     "RequireGrounding",
     "Retries",
@@ -171,6 +174,23 @@ RequireGrounding = Annotated[
     bool | None,
     _opt("Send values that appear nowhere in the document back to the model as repairs.",
          None, "--require-grounding/--no-require-grounding"),
+]  # fmt: skip
+
+MaxCost = Annotated[
+    float | None,
+    _opt("Stop starting documents once the job's committed cost plus the estimate of "
+         "those in flight would pass this many USD (exit code 3; rerun with a higher cap "
+         "to go on). Default: no cap.", None, "--max-cost", min=0),
+]  # fmt: skip
+Engine = Annotated[
+    str,
+    _opt("local (this process) or ray (a Ray cluster: pip install 'extractor[ray]').", None,
+         "--engine"),
+]  # fmt: skip
+RayAddress = Annotated[
+    str | None,
+    _opt("With --engine ray: the cluster to join (ray://host:10001, auto); default: a "
+         "local Ray instance.", None, "--ray-address", envvar="RAY_ADDRESS"),
 ]  # fmt: skip
 
 

@@ -243,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(json={"object": "list", "data": [model]})
         else:
             self._owner._record(request)
-            reply = Reply.error(404, f"no route for {self.command} {path}", code="not_found")
+            missing = Reply.error(404, f"no route for {self.command} {path}", code="not_found")
+            reply = self._owner.batches.route(request, path) or missing
         self._send(reply)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _route
@@ -278,15 +279,29 @@ class ScriptedServer:
     Each ``POST /v1/chat/completions`` (or ``/chat/completions``) pops the next scripted
     `Reply`; when the script is empty it asks ``responder``, and without one it answers
     HTTP 500 so a test fails instead of hanging. ``GET /v1/models`` lists
-    ``scripted-model``; other paths get a 404 envelope. The server starts on construction.
+    ``scripted-model``. The files and batch endpoints of ``batch_protocol`` are served
+    too (:class:`~extractor.testing.batches.BatchService`: a batch's requests are answered
+    from the same script and responder when the test calls ``server.batches.complete()``);
+    other paths get a 404 envelope. The server starts on construction.
 
     Args:
         replies: Initial script, answered in order.
         responder: Called with the request when the script is empty.
+        batch_protocol: ``"openai"`` (``/v1/batches``) or ``"mistral"``
+            (``/v1/batch/jobs``).
     """
 
-    def __init__(self, replies: Iterable[Reply] = (), responder: Responder | None = None) -> None:
+    def __init__(
+        self,
+        replies: Iterable[Reply] = (),
+        responder: Responder | None = None,
+        *,
+        batch_protocol: str = "openai",
+    ) -> None:
+        from extractor.testing.batches import BatchService
+
         self.responder = responder
+        self.batches = BatchService(self, batch_protocol)
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -365,10 +380,13 @@ class ScriptedServer:
                 with suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
 
-    def _next_reply(self, request: RecordedRequest) -> Reply:
+    def _next_reply(self, request: RecordedRequest, *, live: bool = True) -> Reply:
+        """The next scripted reply (or the responder's); ``live=False`` answers a request
+        of a batch, which is not counted in :attr:`calls`."""
         with self._lock:
-            self._requests.append(request)
-            self._calls += 1
+            if live:
+                self._requests.append(request)
+                self._calls += 1
             number = self._calls
             scripted = self._queue.popleft() if self._queue else None
         if scripted is not None:

@@ -1,0 +1,123 @@
+"""``extractor extract … --engine ray``: a folder job run by :mod:`extractor.ray` actors.
+
+The job is the local engine's (:func:`extractor.jobs.run_job`): the same store beside the
+output, the same skip of committed inputs, the same fingerprint, the same exports written
+from the store. Only the work moves: the pending documents become a Ray dataset, actors
+extract them, and each record is committed to the store through the ledger actor the
+moment it is finished, so a killed run (or a killed actor) loses nothing it paid for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import ray
+import ray.data
+from pydantic import TypeAdapter
+
+from extractor.budget import Budget, BudgetExceeded
+from extractor.export import Format, write_records
+from extractor.jobs import JobSummary, fingerprint_for, store_path_for
+from extractor.providers import Provider
+from extractor.ray import close_ledgers, extract_dataset
+from extractor.result import Result
+from extractor.schema import SchemaSpec
+from extractor.settings import Settings
+from extractor.store import RecordStore, source_key
+
+__all__ = ["run_ray_job"]
+
+_RESULT: TypeAdapter[Result[Any]] = TypeAdapter(Result[Any])
+
+
+def run_ray_job(
+    sources: Iterable[Path],
+    schema: str,
+    spec: SchemaSpec,
+    settings: Settings,
+    provider: Provider,
+    *,
+    output: Path,
+    fmt: Format,
+    address: str | None = None,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    on_start: Callable[[JobSummary], None] | None = None,
+    on_result: Callable[[Result[Any]], None] | None = None,
+) -> JobSummary:
+    """Run (or resume) a folder job on Ray; the same contract as :func:`~extractor.jobs.run_job`.
+
+    ``schema`` is the spec as given (a shipped name or an import path: actors load it
+    themselves); ``provider`` is the driver's, used only for the job fingerprint (each
+    actor opens its own). ``address`` joins a running cluster (``auto``,
+    ``ray://head:10001``); None starts a local Ray instance.
+    """
+    path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
+    summary = JobSummary(store_path=path, fingerprint=fingerprint)
+    with RecordStore.open(path, fingerprint, fresh=fresh) as store:
+        todo = _pending(sources, store, retry_failed, summary)
+    summary.pending = len(todo)
+    if on_start is not None:
+        on_start(summary)
+    try:
+        if todo:
+            _extract(todo, schema, settings, path, address, summary, on_result)
+    finally:
+        with RecordStore.open(path, fingerprint) as store:
+            summary.counts = store.counts()
+            summary.written = write_records(store.records, output, fmt)
+    return summary
+
+
+def _pending(
+    sources: Iterable[Path], store: RecordStore, retry_failed: bool, summary: JobSummary
+) -> list[dict[str, Any]]:
+    todo = []
+    for index, source in enumerate(sources):
+        key = source_key(source)
+        status = store.done_by_source_key(key) if key else None
+        if status == "ok" or (status == "error" and not retry_failed):
+            summary.skipped += 1
+            continue
+        todo.append({"path": str(source), "index": index, "source_key": key})
+    return todo
+
+
+def _extract(
+    todo: list[dict[str, Any]],
+    schema: str,
+    settings: Settings,
+    store_path: Path,
+    address: str | None,
+    summary: JobSummary,
+    on_result: Callable[[Result[Any]], None] | None,
+) -> None:
+    if not ray.is_initialized():
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    options = settings.as_options(secrets=True)
+    options.pop("api_key")  # actors take the key from their environment, as the driver did
+    ds = ray.data.from_items(todo)
+    try:
+        out = extract_dataset(ds, schema, ledger=store_path, full_records=True, **options)
+        not_started = 0
+        for batch in out.iter_batches(batch_format="numpy", batch_size=None):
+            for text in batch["record"]:
+                result = _RESULT.validate_python(orjson.loads(text))
+                if result.error is not None and result.error.type == BudgetExceeded.code:
+                    not_started += 1
+                    continue
+                summary.add(result)
+                if on_result is not None:
+                    on_result(result)
+    finally:
+        close_ledgers()
+    if not_started:
+        with RecordStore.open(store_path, summary.fingerprint) as store:
+            budget = Budget(settings.max_cost or 0.0, spent=store.committed_cost(),
+                            finished=sum(store.counts().values()))  # fmt: skip
+        raise budget.exceeded(not_started)
