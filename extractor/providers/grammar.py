@@ -21,6 +21,7 @@ This module imports llama_cpp only when a grammar is built.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
 from typing import Any
@@ -76,11 +77,16 @@ def _pattern_converts(pattern: str) -> bool:
     return True
 
 
+def _llama_grammar() -> Any:
+    return importlib.import_module("llama_cpp.llama_grammar")  # untyped: held as Any
+
+
 @functools.cache
 def _converter_class() -> type[Any]:
-    from llama_cpp import llama_grammar
+    llama_grammar = _llama_grammar()
+    base: Any = llama_grammar.SchemaConverter
 
-    class RangeConverter(llama_grammar.SchemaConverter):  # type: ignore[misc]
+    class RangeConverter(base):  # type: ignore[misc]
         """llama-cpp-python's converter, plus the numeric ranges a grammar can state."""
 
         def visit(self, schema: dict[str, Any], name: str) -> str:
@@ -108,7 +114,7 @@ def _number_rule(schema: dict[str, Any], converter: Any) -> str | None:
             return f"({values}) space"
     if low is None or low < 0 or (high is not None and high < low):
         return None  # a sign is allowed: nothing a grammar can add cheaply
-    from llama_cpp import llama_grammar
+    llama_grammar = _llama_grammar()
 
     digits = None if high is None else max(1, len(str(math.floor(high))))
     converter._add_primitive("decimal-part", llama_grammar.PRIMITIVE_RULES["decimal-part"])
