@@ -8,6 +8,7 @@ typer and the settings.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,9 @@ __all__ = [
     "Concurrency",
     "DocumentTimeout",
     "Dpi",
+    "Examples",
     "FrequencyPenalty",
+    "Instructions",
     "Isolate",
     "MaxFileMb",
     "MaxPages",
@@ -44,12 +47,14 @@ __all__ = [
     "TopP",
     "Vision",
     "WorkerMemoryMb",
+    "instructions_text",
     "job_settings",
 ]
 
 _D = Settings()
 _MIB = 1 << 20
 MODEL_PANEL = "Model and provider"
+PROMPT_PANEL = "Prompt"
 PAGES_PANEL = "Pages"
 SAMPLING_PANEL = "Sampling"
 LIMITS_PANEL = "Limits (hostile and huge inputs)"
@@ -172,6 +177,41 @@ RequireGrounding = Annotated[
     _opt("Send values that appear nowhere in the document back to the model as repairs.",
          None, "--require-grounding/--no-require-grounding"),
 ]  # fmt: skip
+
+
+Instructions = Annotated[
+    str | None,
+    _opt("Extra guidance for the model, added to the system prompt: TEXT, or @FILE to "
+         "read it from a file. Part of the job (a change starts another job).",
+         PROMPT_PANEL, "--instructions"),
+]  # fmt: skip
+Examples = Annotated[
+    Path | None,
+    _opt("Folder of worked examples: each document with its right answer beside it as "
+         "JSON (a.pdf + a.json), sent before every document. Part of the job.",
+         PROMPT_PANEL, "--examples"),
+]  # fmt: skip
+
+
+def instructions_text(value: str | None) -> str | None:
+    """``--instructions`` as text: the value, or the contents of the file after ``@``.
+
+    Raises:
+        ConfigError: the file cannot be read, or the text is empty.
+    """
+    from extractor.errors import ConfigError
+
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--instructions {value}: cannot read it: {exc}") from None
+    if not text.strip():
+        raise ConfigError("--instructions is empty")
+    return text
 
 
 def job_settings(**given: Any) -> Settings:
