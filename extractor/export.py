@@ -14,7 +14,7 @@ each list of objects (``line_items``) goes to a second file ``OUT.line_items.csv
 by ``source`` and ``sha256``, so a spreadsheet or database can join the two. Cells a
 spreadsheet would execute (starting ``=``, ``+``, ``-``, ``@``) are neutralised. A CSV
 header names every column of every row, so CSV reads the records twice: once for the
-columns, once for the rows. Parquet (:mod:`extractor.tables`, needs pyarrow) writes the
+columns, once for the rows. Parquet (:mod:`extractor.etl`, needs pyarrow) writes the
 same two tables with column types derived from the schema.
 """
 
@@ -97,7 +97,7 @@ def write_records(
     if fmt == "csv":
         return _write_csv(_passes(records), path, mode)
     if fmt == "parquet":
-        from extractor.tables import write_parquet
+        from extractor.etl import write_parquet
 
         written = write_parquet(_once(records), path, model, opener=_atomic_group, mode=mode)
         return list(written)

@@ -1,5 +1,8 @@
 """Records as flat tables for ETL: one row per document, one row per list item.
 
+(``extractor.tables`` is :func:`tables`; this module has another name so that the
+function is not shadowed by a submodule of the same name.)
+
 :func:`tables` turns results (or their records) into a *documents* table (the record's
 own columns, then the data with nested objects as dotted columns: ``data.address.city``)
 and one table per list of objects (``line_items``: one row per item, keyed by ``source``,
