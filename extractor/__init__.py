@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from extractor.api import aextract, aextract_many, extract, extract_many
-    from extractor.etl import Tables, tables
     from extractor.errors import (
         ConfigError,
         ExtractionFailed,
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         ProviderError,
         SchemaError,
     )
+    from extractor.etl import Tables, tables
     from extractor.money import Money
     from extractor.providers import Provider
     from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result, Usage
