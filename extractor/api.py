@@ -295,7 +295,7 @@ async def run_indexed(
                 getter.cancel()
                 failure = feeder.exception()
                 if failure is not None:
-                    raise failure
+                    raise _unwrapped(failure)
     finally:
         feeder.cancel()
         await asyncio.wait({feeder})  # its tasks are cancelled before the workers go
@@ -303,6 +303,14 @@ async def run_indexed(
             await pool.aclose()
         if owned:
             await provider.aclose()
+
+
+def _unwrapped(failure: BaseException) -> BaseException:
+    """A source found wrong while feeding (a ConfigError from a lazy iterable) as itself,
+    not inside the ExceptionGroup the task group wraps it in."""
+    while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+        failure = failure.exceptions[0]
+    return failure
 
 
 def _pages_pool(settings: Settings, concurrency: int) -> PagesWorkerPool | None:

@@ -17,6 +17,7 @@ a path, bytes (a bytearray too) or a binary file object; anything else is a
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -148,6 +149,11 @@ def _check_source(value: Any, position: int | None) -> None:
         if isinstance(value, str) and not value:
             raise ConfigError(f"{_where(position)}an empty string is not a path")
         return
+    if isinstance(value, io.TextIOBase):
+        raise ConfigError(
+            f"{_where(position)}the file object {getattr(value, 'name', '')!r} is open in "
+            "text mode; open it with 'rb'"
+        )
     if callable(getattr(value, "read", None)):
         return
     raise ConfigError(
