@@ -7,6 +7,7 @@ break them. The document below tempts it with values that break every constraint
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Literal
 
 import pytest
@@ -53,3 +54,27 @@ def test_the_embedded_model_cannot_break_what_the_grammar_enforces() -> None:
     assert re.fullmatch(r"[A-Z]{3}-[0-9]{2}", data.code)
     assert len(data.short) <= 4 and 1 <= data.month <= 12 and data.amount >= 0
     assert data.kind in ("a", "b") and 0 < data.items < 10
+
+
+@pytest.mark.local_model
+def test_worked_examples_lend_the_grammar_none_of_their_values() -> None:
+    # The embedded grammar restricts amounts to those the document prints: the
+    # document's, not the example's sent before it.
+    example = (b"Cafe Nord\nTOTAL 4.20 EUR\n", {"company": "Cafe Nord", "address": None,
+                                                 "date": None, "total": 4.2})  # fmt: skip
+    document = b"ACME Coffee\nreceipt 17\nTOTAL 9.50 EUR\npaid by card\n"
+    result = extract(document, "receipt", provider=LocalProvider(), examples=[example],
+                     max_repairs=0)  # fmt: skip
+    assert result.status == "ok", (result.error, result.attempts)
+    assert result.data.total in (None, Decimal("9.50"), Decimal("17"))
+
+
+def test_candidates_from_the_page_keep_the_schemas_bounds() -> None:
+    from extractor.candidates import find_candidates, restrict
+
+    schema = load_schema(Constrained).grammar_schema
+    restricted = restrict(schema, find_candidates("Month 15, items 3 and 14, amount -120.50"))
+    properties = restricted["properties"]
+    assert properties["month"]["enum"] == [3]  # 15 and 14 are printed, but not months
+    assert properties["items"]["enum"] == [3]  # 14 is over the range (0, 10)
+    assert properties["amount"] == {"type": "number", "minimum": 0}  # -120.5: no candidate
