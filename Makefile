@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,dev,service,ray]'
+	$(BIN)/pip install --quiet -e '.[local,dev,service,ray,parquet]'
 	touch $(STAMP)
 
 # The main job: extract the shipped fixtures offline with the embedded model (no API key

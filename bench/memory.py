@@ -6,7 +6,7 @@
 For each size a folder of small ``.txt`` receipts is made once; then, per repeat, a fresh
 output directory and a child process
 
-    /usr/bin/time -f %M extractor extract FOLDER -s receipt -o OUT/results.jsonl
+    /usr/bin/time -f %M extractor extract FOLDER -s receipt -o OUT/results.jsonl --include '*.txt'
                   --base-url URL --model m --concurrency 16 -q
 
 runs against a ScriptedServer in this process that answers every request at once with a
@@ -70,6 +70,7 @@ def one_run(docs: Path, out: Path, base_url: str, concurrency: int) -> dict[str,
 
     code, wall, peak_kib, text = run_cli_timed(
         ["extract", str(docs), "-s", "receipt", "-o", str(out / "results.jsonl"),
+         "--include", "*.txt",  # folder walks take text files only when asked
          "--base-url", base_url, "--model", "m", "--concurrency", str(concurrency), "-q"],
         sample, interval=0.05,
     )  # fmt: skip
@@ -158,12 +159,12 @@ def diagnose(n: int, concurrency: int) -> int:
     marks: dict[str, Any] = {}
     real_write = jobs.write_records
 
-    def write_records(records: Any, path: Path, fmt: Any) -> Any:
+    def write_records(records: Any, path: Path, fmt: Any, **options: Any) -> Any:
         # Called as write_records(store.records, …): the records are read while writing.
         marks["at_export"], marks["run_peak"] = tracemalloc.get_traced_memory()
         marks["snapshot"] = tracemalloc.take_snapshot()
         tracemalloc.reset_peak()
-        written = real_write(records, path, fmt)
+        written = real_write(records, path, fmt, **options)
         marks["export_peak"] = tracemalloc.get_traced_memory()[1]
         return written
 
@@ -180,7 +181,8 @@ def diagnose(n: int, concurrency: int) -> int:
         tracemalloc.start(1)
         try:
             summary = jobs.run_job(
-                iter_sources([Path(tmp) / "docs"]), load_schema("receipt"), settings, provider,
+                iter_sources([Path(tmp) / "docs"], include=["*.txt"]), load_schema("receipt"),
+                settings, provider,
                 output=Path(tmp) / "out" / "results.jsonl", fmt="jsonl",
             )  # fmt: skip
             marks["after"] = tracemalloc.get_traced_memory()[0]

@@ -33,7 +33,7 @@ def _run(folder: Path, out: Path, url: str, engine: str, concurrency: int) -> fl
     command = [
         str(ROOT / ".venv" / "bin" / "extractor"), "extract", str(folder), "-s", "receipt",
         "-o", str(out), "-q", "--base-url", url, "--model", "m",
-        "--concurrency", str(concurrency), "--engine", engine,
+        "--concurrency", str(concurrency), "--engine", engine, "--include", "*.txt",
     ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

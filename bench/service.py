@@ -150,7 +150,8 @@ def throughput(docs: int, latency: float, concurrency: int, repeats: int) -> dic
             started = time.perf_counter()
             out = folder / f"out-{repeat}.jsonl"
             subprocess.run([EXTRACTOR, "extract", str(folder / "docs"), "-s", "receipt", "-q",
-                            "-o", str(out), *_options(base_url, concurrency)], check=True,
+                            "-o", str(out), "--include", "*.txt",
+                            *_options(base_url, concurrency)], check=True,
                            env={k: v for k, v in os.environ.items()
                                 if not k.startswith("EXTRACTOR_")})  # fmt: skip
             wall = time.perf_counter() - started

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         ProviderError,
         SchemaError,
     )
+    from extractor.etl import Tables, tables
     from extractor.money import Money
     from extractor.providers import Provider
     from extractor.result import Attempt, ErrorInfo, Failed, Ok, Result, Usage
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
 # not pull in the model stack (instructor, openai: ~1 s of imports) through this file.
 _EXPORTS = {
     "extractor.api": ("aextract", "aextract_many", "extract", "extract_many"),
+    "extractor.etl": ("Tables", "tables"),
     "extractor.errors": ("ConfigError", "ExtractionFailed", "ExtractorError", "InputError",
                          "ModelError", "ProviderError", "SchemaError"),
     "extractor.money": ("Money",),
@@ -81,6 +83,7 @@ __all__ = [
     "SchemaError",
     "SchemaSpec",
     "Settings",
+    "Tables",
     "Usage",
     "Verdict",
     "__version__",
@@ -92,4 +95,5 @@ __all__ = [
     "load_schema",
     "rule",
     "strict_schema",
+    "tables",
 ]

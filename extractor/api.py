@@ -2,6 +2,10 @@
 
 Nothing here prints. Progress reaches the caller through ``on_result``, called once per
 document as it finishes.
+
+A source is a path, bytes (or a bytearray), or a binary file object (read when its turn
+comes); anything else is a :class:`~extractor.errors.ConfigError` before anything runs.
+``instructions`` and ``examples`` steer the model (:mod:`extractor.examples`).
 """
 
 from __future__ import annotations
@@ -13,19 +17,21 @@ import queue
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
 from extractor.budget import Budget
-from extractor.errors import ConfigError
+from extractor.examples import ExampleInput, steer
 from extractor.isolate import PagesWorkerPool
 from extractor.load import Source
-from extractor.pipeline import process
+from extractor.pipeline import page_options, process
 from extractor.providers import Choice, Provider, choose, open_provider
 from extractor.result import Result
 from extractor.schema import SchemaSpec, load_schema
 from extractor.settings import Settings
+from extractor.sources import as_source, checked_sources
 
 __all__ = [
     "aextract",
@@ -69,6 +75,8 @@ async def aextract(
     *,
     settings: Settings | None = ...,
     provider: Provider | str | None = ...,
+    instructions: str | None = ...,
+    examples: Iterable[ExampleInput] = ...,
     **options: Any,
 ) -> Result[M]: ...
 @overload
@@ -78,6 +86,8 @@ async def aextract(
     *,
     settings: Settings | None = ...,
     provider: Provider | str | None = ...,
+    instructions: str | None = ...,
+    examples: Iterable[ExampleInput] = ...,
     **options: Any,
 ) -> Result[Any]: ...
 async def aextract(
@@ -86,15 +96,23 @@ async def aextract(
     *,
     settings: Settings | None = None,
     provider: Provider | str | None = None,
+    instructions: str | None = None,
+    examples: Iterable[ExampleInput] = (),
     **options: Any,
 ) -> Result[Any]:
     """Async twin of :func:`extract`."""
+    source = as_source(source)
     provider = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
     owned = provider is None
     provider = provider or open_job_provider(settings)
     try:
+        if instructions or examples:
+            spec = await asyncio.to_thread(
+                steer, spec, instructions=instructions, examples=examples,
+                options=page_options(settings, provider),
+            )  # fmt: skip
         return await process(source, spec, provider, settings)
     finally:
         if owned:
@@ -108,6 +126,8 @@ def extract(
     *,
     settings: Settings | None = ...,
     provider: Provider | str | None = ...,
+    instructions: str | None = ...,
+    examples: Iterable[ExampleInput] = ...,
     **options: Any,
 ) -> Result[M]: ...
 @overload
@@ -117,6 +137,8 @@ def extract(
     *,
     settings: Settings | None = ...,
     provider: Provider | str | None = ...,
+    instructions: str | None = ...,
+    examples: Iterable[ExampleInput] = ...,
     **options: Any,
 ) -> Result[Any]: ...
 def extract(
@@ -125,17 +147,22 @@ def extract(
     *,
     settings: Settings | None = None,
     provider: Provider | str | None = None,
+    instructions: str | None = None,
+    examples: Iterable[ExampleInput] = (),
     **options: Any,
 ) -> Result[Any]:
     """Extract ``schema`` from one document.
 
     Args:
-        source: a path, or the document's bytes.
+        source: a path, the document's bytes, or a binary file object.
         schema: a pydantic model class, or a spec (``invoice``, ``file.py:Class`` …).
         settings: a :class:`Settings`; ``options`` override its fields
             (``model="…"``, ``mode="text"``, ``temperature=0.2`` …).
         provider: an already open provider, or a provider name (``"openrouter"`` …) that
             sets ``Settings.provider``; None chooses from settings/environment.
+        instructions: extra guidance for the model, added to the system prompt.
+        examples: ``(document, answer)`` pairs sent before the document as worked
+            examples (``answer``: a dict, a model instance or JSON text).
 
     Returns:
         The document's :class:`Result`: ``status`` ``ok`` with ``data``, or ``error``.
@@ -148,9 +175,14 @@ def extract(
         1485.12
     """
 
+    source = as_source(source)  # before the loop: a mistake raises here, as itself
+
     async def run() -> Result[Any]:
         try:
-            return await aextract(source, schema, settings=settings, provider=provider, **options)
+            return await aextract(
+                source, schema, settings=settings, provider=provider,
+                instructions=instructions, examples=examples, **options,
+            )  # fmt: skip
         finally:
             await _end_of_loop(provider)
 
@@ -179,6 +211,8 @@ def aextract_many(
     settings: Settings | None = None,
     provider: Provider | str | None = None,
     on_result: OnResult | None = None,
+    instructions: str | None = None,
+    examples: Iterable[ExampleInput] = (),
     **options: Any,
 ) -> AsyncGenerator[Result[Any], None]:
     """Extract from many documents, ``settings.concurrency`` at a time (fewer when the
@@ -194,16 +228,14 @@ def aextract_many(
     provider = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
-    return run_indexed(enumerate(_many(sources)), spec, settings, provider, on_result=on_result)
-
-
-def _many(sources: Iterable[Source]) -> Iterable[Source]:
-    if isinstance(sources, str | bytes | bytearray | os.PathLike):
-        raise ConfigError(
-            "extract_many() takes an iterable of sources (paths or bytes), not one source; "
-            "for one document use extract()"
-        )
-    return sources
+    pairs = enumerate(checked_sources(sources))
+    if not (instructions or examples):
+        return run_indexed(pairs, spec, settings, provider, on_result=on_result)
+    owned = provider is None
+    provider = provider or open_job_provider(settings)
+    spec = steer(spec, instructions=instructions, examples=examples,
+                 options=page_options(settings, provider))  # fmt: skip
+    return run_indexed(pairs, spec, settings, provider, on_result=on_result, close=owned)
 
 
 async def run_indexed(
@@ -214,17 +246,19 @@ async def run_indexed(
     *,
     on_result: OnResult | None = None,
     budget: Budget | None = None,
+    close: bool = False,
 ) -> AsyncGenerator[Result[Any], None]:
     """:func:`aextract_many` over ``(index, source)`` pairs: each result carries its pair's
     index, so a caller that skips some inputs (a resumed job) needs no renumbering.
-    Opens (and closes) the job's provider when none is given.
+    Opens (and closes) the job's provider when none is given; closes the given one too
+    with ``close``.
 
     With ``settings.max_cost`` (or a ``budget`` carrying what earlier runs spent), no new
     document starts once the committed cost plus the in-flight estimate would pass the
     cap; the documents in flight finish and are yielded, then
     :class:`~extractor.budget.BudgetExceeded` is raised."""
     budget = budget or _budget_of(settings)
-    owned = provider is None
+    owned = provider is None or close
     provider = provider or open_job_provider(settings)
     concurrency = min(settings.concurrency, provider.max_concurrency or settings.concurrency)
     # A document holds one of `concurrency` slots from before it is read until the caller
@@ -280,7 +314,7 @@ async def run_indexed(
                 getter.cancel()
                 failure = feeder.exception()
                 if failure is not None:
-                    raise failure
+                    raise _unwrapped(failure)
         if budget is not None and budget.stopped:
             raise budget.exceeded(not_started)
     finally:
@@ -307,6 +341,14 @@ async def _budget_allows(budget: Budget, changed: asyncio.Event) -> bool:
     return True
 
 
+def _unwrapped(failure: BaseException) -> BaseException:
+    """A source found wrong while feeding (a ConfigError from a lazy iterable) as itself,
+    not inside the ExceptionGroup the task group wraps it in."""
+    while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+        failure = failure.exceptions[0]
+    return failure
+
+
 def _pages_pool(settings: Settings, concurrency: int) -> PagesWorkerPool | None:
     """Worker processes for reading documents: as many as there are cores (reading is
     CPU work; more would only hold memory), never more than documents in flight."""
@@ -325,6 +367,11 @@ def extract_many(
     settings: Settings | None = None,
     provider: Provider | str | None = None,
     on_result: OnResult | None = None,
+    instructions: str | None = None,
+    examples: Iterable[ExampleInput] = (),
+    store: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
+    retry_failed: bool = False,
     **options: Any,
 ) -> Iterator[Result[Any]]:
     """Sync twin of :func:`aextract_many`: an iterator of results as they finish.
@@ -333,15 +380,34 @@ def extract_many(
     cancels what is still in flight. Mistakes in the arguments raise
     :class:`~extractor.errors.ConfigError` here, before anything runs.
 
+    With ``store`` (a SQLite file, as the CLI's ``OUT.db``), every result is committed to
+    it as it finishes, and a later call with the same job gives back the committed
+    results without calling the model (``retry_failed`` redoes errors; ``fresh`` starts
+    over), so an ETL job rerun after a failure does not pay twice.
+
     Example:
         >>> from extractor import extract_many
         >>> for r in extract_many(["a.pdf", "b.pdf"], "invoice", concurrency=8):  # doctest: +SKIP
         ...     print(r.index, r.status)
+        >>> done = list(extract_many(paths, "invoice", store="run.db"))  # doctest: +SKIP
     """
     opened = _provider_option(provider, options)
     settings = (settings or Settings()).with_options(**options)
     spec = load_schema(schema)
-    pairs = enumerate(_many(sources))
+    checked = checked_sources(sources)
+    if store is not None or instructions or examples:
+        opened = opened or open_job_provider(settings)  # closed by iterate_in_thread
+    if instructions or examples:
+        assert opened is not None
+        spec = steer(spec, instructions=instructions, examples=examples,
+                     options=page_options(settings, opened))  # fmt: skip
+    if store is not None:
+        from extractor.jobs import resume_many
+
+        assert opened is not None
+        return resume_many(checked, spec, settings, opened, store=Path(store), fresh=fresh,
+                           retry_failed=retry_failed, on_result=on_result)  # fmt: skip
+    pairs = enumerate(checked)
     return iterate_in_thread(
         lambda: run_indexed(pairs, spec, settings, opened, on_result=on_result), opened
     )

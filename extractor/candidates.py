@@ -145,6 +145,8 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
     if len(kinds) != 1 or "$ref" in kinds[0] or "enum" in kinds[0] or "const" in kinds[0]:
         return prop
     values = _values_for(name.lower(), kinds[0], found)
+    if values is not None:  # a candidate the schema's own bounds refuse is no candidate
+        values = tuple(v for v in values if _fits(kinds[0], v))
     if values is None or (not values and not nullable):
         return prop
     described = {k: prop[k] for k in ("description",) if k in prop}
@@ -154,6 +156,24 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
     return (
         {**described, "anyOf": [choice, {"type": "null"}]} if nullable else {**described, **choice}
     )
+
+
+def _fits(kind: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` keeps the bounds the grammar schema states (ranges, lengths)."""
+    if isinstance(value, str):
+        return bool(kind.get("minLength", 0) <= len(value) <= kind.get("maxLength", len(value)))
+    number = float(value)
+    low, high = _bound(kind, "minimum"), _bound(kind, "maximum")
+    above, below = _bound(kind, "exclusiveMinimum"), _bound(kind, "exclusiveMaximum")
+    return (
+        (low is None or number >= low) and (high is None or number <= high)
+        and (above is None or number > above) and (below is None or number < below)
+    )  # fmt: skip
+
+
+def _bound(kind: dict[str, Any], key: str) -> float | None:
+    value = kind.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _values_for(name: str, kind: dict[str, Any], found: Candidates) -> tuple[Any, ...] | None:

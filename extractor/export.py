@@ -1,15 +1,21 @@
-"""Export stage: records → JSONL, JSON or CSV files, each written atomically.
+"""Export stage: records → JSONL, JSON, CSV or Parquet files, each written atomically.
 
 A file is written beside its destination and renamed over it, so a reader (or a kill)
 sees either the old file, or the complete new one. Records are streamed into that
 temporary file one at a time, so an export of any size holds about one record in memory.
+The temporary files of one export are named after its main file
+(``.OUT.<random>.tmp``), so the next run can remove what a killed one left
+(:func:`remove_stale_temporaries`). Only a regular file is ever replaced: a symlink, a
+FIFO or a device at a destination is refused. Files get the mode a new file gets
+(0666 less the umask), or the one the caller gives (the run's store's).
 
 CSV: one row per document with nested objects as dotted columns (``address.city``);
 each list of objects (``line_items``) goes to a second file ``OUT.line_items.csv`` keyed
 by ``source`` and ``sha256``, so a spreadsheet or database can join the two. Cells a
 spreadsheet would execute (starting ``=``, ``+``, ``-``, ``@``) are neutralised. A CSV
 header names every column of every row, so CSV reads the records twice: once for the
-columns, once for the rows.
+columns, once for the rows. Parquet (:mod:`extractor.etl`, needs pyarrow) writes the
+same two tables with column types derived from the schema.
 """
 
 from __future__ import annotations
@@ -17,28 +23,53 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 import orjson
 
-__all__ = ["FORMATS", "Format", "Records", "json_safe", "write_atomic", "write_records"]
+from extractor.errors import ConfigError
 
-Format = Literal["jsonl", "json", "csv"]
-FORMATS: tuple[Format, ...] = ("jsonl", "json", "csv")
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = [
+    "FORMATS",
+    "META_COLUMNS",
+    "Format",
+    "Records",
+    "default_mode",
+    "flat_rows",
+    "json_safe",
+    "remove_stale_temporaries",
+    "write_atomic",
+    "write_records",
+]
+
+Format = Literal["jsonl", "json", "csv", "parquet"]
+FORMATS: tuple[Format, ...] = ("jsonl", "json", "csv", "parquet")
 Records: TypeAlias = Iterable[Mapping[str, Any]] | Callable[[], Iterable[Mapping[str, Any]]]
 
-_META_COLUMNS = (
+META_COLUMNS = (
     "source", "sha256", "status", "error.type", "error.message", "provider", "model",
     "usage.prompt_tokens", "usage.completion_tokens", "cost_usd", "pages", "latency_s",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write_records(records: Records, path: Path, fmt: Format) -> list[Path]:
+def write_records(
+    records: Records,
+    path: Path,
+    fmt: Format,
+    *,
+    mode: int | None = None,
+    model: type[BaseModel] | None = None,
+) -> list[Path]:
     """Write ``records`` to ``path`` in ``fmt``, streaming; returns every file written.
 
     ``records`` is any iterable of records (a list, a generator, ``store.records()``), or
@@ -46,6 +77,11 @@ def write_records(records: Records, path: Path, fmt: Format) -> list[Path]:
     JSON read it once. CSV reads it twice (columns, then rows): a callable is called twice,
     a collection such as a list is iterated twice, and a one-shot iterator is first
     gathered into a list, so pass a callable to keep a large CSV export flat in memory.
+    Parquet takes its column types from ``model`` (the schema's pydantic model).
+    ``mode`` is the files' permission bits (default: :func:`default_mode`).
+
+    Raises:
+        ConfigError: a destination exists and is not a regular file.
 
     Example:
         >>> import tempfile
@@ -57,9 +93,15 @@ def write_records(records: Records, path: Path, fmt: Format) -> list[Path]:
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    mode = default_mode() if mode is None else mode
     if fmt == "csv":
-        return _write_csv(_passes(records), path)
-    with _atomic(path) as handle:
+        return _write_csv(_passes(records), path, mode)
+    if fmt == "parquet":
+        from extractor.etl import write_parquet
+
+        written = write_parquet(_once(records), path, model, opener=_atomic_group, mode=mode)
+        return list(written)
+    with _atomic(path, mode) as handle:
         if fmt == "jsonl":
             for record in _once(records):
                 handle.write(orjson.dumps(json_safe(record)) + b"\n")
@@ -69,12 +111,19 @@ def write_records(records: Records, path: Path, fmt: Format) -> list[Path]:
 
 
 def json_safe(value: Any) -> Any:
-    """Replace lone surrogates (which PDF text layers produce) so JSON encoders accept them."""
+    """Make strings JSON encoders accept: a file name's undecodable bytes (which
+    ``os.fsdecode`` keeps as lone surrogates) become ``\\xNN`` escapes, losslessly, as
+    the store writes them; other lone surrogates (which PDF text layers produce) become
+    ``?``."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "replace").decode("utf-8")
+            try:
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "replace").decode("utf-8")
+            return raw.decode("utf-8", "backslashreplace")
         return value
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
@@ -83,43 +132,89 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes, *, mode: int | None = None) -> None:
     """Write ``content`` beside ``path``, fsync it, and rename it over ``path``."""
-    with _atomic(path) as handle:
+    with _atomic(path, default_mode() if mode is None else mode) as handle:
         handle.write(content)
 
 
+def default_mode() -> int:
+    """The permission bits a new file gets here: 0666 less the process's umask."""
+    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that exports of ``path`` left when a run was killed
+    mid-write (``.OUT.<random>.tmp``, and those of ``OUT.eval.json``); returns them.
+
+    Call it only while no other run writes ``path`` (under the run's lock).
+    """
+    name = re.escape(path.name)
+    stale = re.compile(rf"\.{name}(?:\.eval\.json)?\.[a-z0-9_]{{8}}\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if stale.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
 @contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
+def _atomic(path: Path, mode: int) -> Iterator[IO[bytes]]:
     """A buffered handle on a temporary file beside ``path``; on a clean exit it is
     fsynced and renamed over ``path``, on an exception it is removed and ``path`` stays."""
-    with _atomic_group([path]) as (handle,):
+    with _atomic_group([path], mode) as (handle,):
         yield handle
 
 
 @contextmanager
-def _atomic_group(paths: list[Path]) -> Iterator[list[IO[bytes]]]:
+def _atomic_group(paths: list[Path], mode: int) -> Iterator[list[IO[bytes]]]:
     """:func:`_atomic` for several files that belong together: none is renamed into place
-    until all of them are written (the renames themselves happen one after another)."""
+    until all of them are written (the renames themselves happen one after another).
+    Every temporary file is named after the first path, so a killed run's leftovers
+    are found by its name alone."""
     temps: list[Path] = []
+    prefix = f".{paths[0].name}."
     try:
         with ExitStack() as stack:
             handles: list[IO[bytes]] = []
             for path in paths:
+                _check_replaceable(path)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                fd, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
                 temps.append(Path(name))
+                os.fchmod(fd, mode)  # mkstemp makes 0600; the export takes the run's mode
                 handles.append(stack.enter_context(os.fdopen(fd, "wb", buffering=1 << 16)))
             yield handles
             for handle in handles:
                 handle.flush()
                 os.fsync(handle.fileno())
         for written, path in zip(temps, paths, strict=True):
+            _check_replaceable(path)
             os.replace(written, path)
     except BaseException:
         for leftover in temps:
             leftover.unlink(missing_ok=True)
         raise
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse to rename over anything but a regular file (a symlink, a FIFO, a device,
+    a directory): the rename would replace it, or what a symlink points at would not
+    be written."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path} exists and is not a regular file; not replacing it",
+                          path=str(path))  # fmt: skip
 
 
 def _once(records: Records) -> Iterable[Mapping[str, Any]]:
@@ -150,7 +245,9 @@ def _write_json_array(handle: IO[bytes], records: Iterable[Mapping[str, Any]]) -
 # -- CSV -------------------------------------------------------------------------------
 
 
-def _write_csv(records: Callable[[], Iterable[Mapping[str, Any]]], path: Path) -> list[Path]:
+def _write_csv(
+    records: Callable[[], Iterable[Mapping[str, Any]]], path: Path, mode: int
+) -> list[Path]:
     columns: dict[str, None] = {}
     table_columns: dict[str, dict[str, None]] = {}
     for record in records():  # pass 1: every column, in order of first appearance
@@ -161,7 +258,7 @@ def _write_csv(records: Callable[[], Iterable[Mapping[str, Any]]], path: Path) -
     tables = {
         key: path.with_name(f"{path.stem}.{key}{path.suffix or '.csv'}") for key in table_columns
     }
-    with _atomic_group([path, *tables.values()]) as handles:
+    with _atomic_group([path, *tables.values()], mode) as handles:
         main = _csv_writer(handles[0], columns)
         by_table = {
             key: _csv_writer(handle, table_columns[key])
@@ -179,7 +276,19 @@ def _write_csv(records: Callable[[], Iterable[Mapping[str, Any]]], path: Path) -
 
 def _csv_rows(record: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """The document's row, and its ``(list name, row)`` pairs for the list tables."""
-    row = {column: _lookup(record, column) for column in _META_COLUMNS}
+    row, items = flat_rows(record)
+    for column, value in row.items():
+        if isinstance(value, list):
+            row[column] = "; ".join(map(str, value))
+    return row, items
+
+
+def flat_rows(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """A record as table rows: the document's row (the record's own columns, then the
+    data with nested objects as dotted columns and lists of values kept as lists), and a
+    ``(list name, row)`` pair per item of each list of objects, keyed by ``source``,
+    ``sha256`` and the 1-based ``item`` number."""
+    row = {column: _lookup(record, column) for column in META_COLUMNS}
     items: list[tuple[str, dict[str, Any]]] = []
     for key, value in _flatten(record.get("data") or {}, "").items():
         if isinstance(value, list) and any(isinstance(v, dict) for v in value):
@@ -189,11 +298,11 @@ def _csv_rows(record: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, d
                 item_row.update(_flatten(item, "") if isinstance(item, dict) else {"value": item})
                 items.append((key, item_row))
         else:
-            row[f"data.{key}"] = "; ".join(map(str, value)) if isinstance(value, list) else value
+            row[f"data.{key}"] = value
     return row, items
 
 
-def _lookup(record: dict[str, Any], dotted: str) -> Any:
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None

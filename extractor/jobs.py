@@ -8,28 +8,51 @@ files are streamed from the store, atomically, so they are either absent or comp
 
 Memory stays flat however many documents a job has: a result is dropped once committed
 (the summary keeps running totals, not results), and the export reads the store in pages.
+
+One run at a time writes an output: a run holds a lock beside its store
+(:mod:`extractor.runlock`) and refuses to start while another holds it. Under the lock it
+removes the temporary export files a killed run left, and it writes the store and the
+exports with one file mode (a new file's: 0666 less the umask; the store's, when the
+store exists), since the exports hold what the store holds.
+
+:func:`resume_many` is the same for ``extract_many(..., store="run.db")``: committed
+documents come back from the store without a model call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from extractor.api import iterate_in_thread, run_indexed
 from extractor.budget import Budget, BudgetExceeded
 from extractor.errors import AuthError, ProviderError
-from extractor.export import Format, write_records
+from extractor.export import (
+    Format,
+    default_mode,
+    json_safe,
+    remove_stale_temporaries,
+    write_records,
+)
+from extractor.load import Source
+from extractor.outputs import store_path_for
 from extractor.prompt import PROMPT_VERSION
 from extractor.providers import Provider
 from extractor.result import Result
+from extractor.runlock import RunLock
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
 from extractor.store import RecordStore, job_fingerprint, source_key
 
-__all__ = ["JobSummary", "run_job", "store_path_for"]
+__all__ = ["JobSummary", "file_mode", "open_store", "resume_many", "run_job", "store_path_for"]
 
 # Provider failures that mean "the provider is down", not "this document is bad".
 _OUTAGE_ERRORS = frozenset({
@@ -85,11 +108,6 @@ class JobSummary:
             yield from store.records()
 
 
-def store_path_for(output: Path) -> Path:
-    """The store beside an output file: ``out/results.jsonl`` → ``out/results.jsonl.db``."""
-    return output.with_name(output.name + ".db")
-
-
 def fingerprint_for(spec: SchemaSpec, provider: Provider, settings: Settings) -> str:
     reading = settings.reading
     extra = {"pages": reading.pages, "dpi": reading.dpi, "max_side": reading.max_side,
@@ -129,7 +147,8 @@ def run_job(
     """
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
-    with RecordStore.open(path, fingerprint, fresh=fresh) as store:
+    with RunLock(path), open_store(path, fingerprint, fresh) as store:
+        remove_stale_temporaries(output)
         todo: list[tuple[int, Path]] = []
         keys: dict[int, str | None] = {}  # input index → source key, until its result is in
         for index, source in enumerate(sources):
@@ -166,8 +185,25 @@ def run_job(
         finally:  # also when a run stops early: the export shows what is committed
             results.close()
             summary.counts = store.counts()
-            summary.written = write_records(store.records, output, fmt)  # streamed, in pages
+            summary.written = write_records(  # streamed, in pages
+                store.records, output, fmt, mode=file_mode(path), model=spec.model
+            )
+            store.note_exports(summary.written)
     return summary
+
+
+def file_mode(path: Path) -> int:
+    """The permission bits of ``path`` (a run's store): its exports get the same."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def open_store(path: Path, fingerprint: str, fresh: bool) -> RecordStore:
+    """Open (or create) a store; a new one is created with a new file's mode, as the
+    exports are (SQLite would make it 0644 whatever the umask)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, default_mode()))
+    return RecordStore.open(path, fingerprint, fresh=fresh)
 
 
 def _check_stop(result: Result[Any], held: list[Any], breaker: int) -> None:
@@ -195,3 +231,78 @@ def _commit(
         if on_result is not None:
             on_result(result)
     held.clear()
+
+
+def resume_many(
+    sources: Iterable[Source],
+    spec: SchemaSpec,
+    settings: Settings,
+    provider: Provider,
+    *,
+    store: Path,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    on_result: Callable[[Result[Any]], None] | None = None,
+) -> Iterator[Result[Any]]:
+    """``extract_many`` with a store: documents committed to ``store`` by an earlier call
+    with the same job come back from it (no model call), the others are extracted and
+    each committed as it finishes; every result carries its input's ``index``.
+
+    A path is taken as done when its path, size and mtime are unchanged since its record
+    was committed; bytes when a record of the same bytes is in the store. With
+    ``retry_failed``, committed errors are done again. The store is locked for the
+    iteration (a second process using it is refused).
+
+    Raises:
+        ConfigError: (when iterated) the store belongs to another job (unless ``fresh``)
+            or another process is using it.
+    """
+    fingerprint = fingerprint_for(spec, provider, settings)
+    adapter: TypeAdapter[Any] = TypeAdapter(Result[spec.model])  # type: ignore[arg-type,name-defined]
+    with RunLock(store), open_store(store, fingerprint, fresh) as db:
+        todo: list[tuple[int, Source]] = []
+        done: dict[tuple[str, str | None], list[tuple[int, Source]]] = {}
+        for index, source in enumerate(sources):
+            found = _committed(db, source, retry_failed)
+            if found is None:
+                todo.append((index, source))
+            else:
+                done.setdefault(found, []).append((index, source))
+        for record in db.records() if done else ():
+            source = record["source"]
+            for index, _ in done.pop((source, record["sha256"] if source == _BYTES else None), []):
+                result = adapter.validate_python({**record, "index": index})
+                if on_result is not None:
+                    on_result(result)
+                yield result
+        todo.extend(pair for pairs in done.values() for pair in pairs)  # not found after all
+        keys = {i: None if isinstance(s, bytes) else source_key(Path(s)) for i, s in todo}
+        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, provider), provider)
+        try:
+            for result in results:
+                db.commit(result.record(), source_key=keys.pop(result.index))
+                if on_result is not None:
+                    on_result(result)
+                yield result
+        finally:
+            results.close()
+
+
+_BYTES = "<bytes>"
+
+
+def _committed(
+    db: RecordStore, source: Source, retry_failed: bool
+) -> tuple[str, str | None] | None:
+    """How the committed record of ``source`` is found (its source, and its sha256 for
+    bytes), or None when ``source`` is to be done."""
+    if isinstance(source, bytes):
+        digest: str | None = hashlib.sha256(source).hexdigest()
+        status, name = db.done(digest or ""), _BYTES
+    else:
+        key = source_key(Path(source))
+        status = db.done_by_source_key(key) if key else None
+        name, digest = json_safe(str(Path(source))), None
+    if status == "ok" or (status == "error" and not retry_failed):
+        return name, digest
+    return None

@@ -1,8 +1,9 @@
 """Load stage: what is this input? Bytes, media type from magic bytes, sha256, size.
 
 Hostile input stops here where it can be told cheaply: directories, FIFOs and other
-special files (opening a FIFO would block forever), empty files, files over the size cap
-and bytes we do not know how to read.
+special files (opening a FIFO would block forever), empty files, files over the size cap,
+bytes we do not know how to read, and images cut short (a PNG without its end chunk
+still decodes, so it would be sent: half a page to the model).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.errors import EmptyInput, InputError, InputTooLarge, UnsupportedInput
+from extractor.errors import CorruptInput, EmptyInput, InputError, InputTooLarge, UnsupportedInput
 
 __all__ = ["SUPPORTED_MEDIA_TYPES", "Document", "Source", "load", "sniff_media_type"]
 
@@ -145,4 +146,17 @@ def _identify(source: str, data: bytes, max_bytes: int | None) -> Document:
         raise UnsupportedInput(
             f"{source}: not a PDF, image (PNG, JPEG, WebP, TIFF, GIF) or text file", path=source
         )
+    _check_complete(source, data, media_type)
     return Document(source, data, media_type, hashlib.sha256(data).hexdigest())
+
+
+def _check_complete(source: str, data: bytes, media_type: str) -> None:
+    """Refuse an image whose own structure says it was cut short.
+
+    (A JPEG without its end marker, or a PNG cut inside its image data, fails to decode
+    later; these two decode, or would be half read, without a word.)
+    """
+    if media_type == "image/png" and data.rfind(b"IEND") < 0:
+        raise CorruptInput(f"{source}: truncated PNG (it has no IEND chunk)", path=source)
+    if media_type == "image/webp" and int.from_bytes(data[4:8], "little") + 8 > len(data):
+        raise CorruptInput(f"{source}: truncated WebP (shorter than its header says)", path=source)

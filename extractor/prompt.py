@@ -6,19 +6,35 @@ in the user message, text and images in page order.
 
 A document that does not fit one request (more images than the provider takes, or more
 text than its context) is split into page groups; the runner merges the partial results.
+
+Users steer the model without forking: the spec's ``instructions`` follow the field
+guide in the system message, and its ``examples`` (a document and its right answer) go
+before the document as earlier turns of the conversation.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from extractor import maps
 from extractor.pages import Page
 from extractor.schema import SchemaSpec
 
-__all__ = ["PROMPT_VERSION", "build_messages", "estimate_tokens", "split_pages", "system_prompt"]
+__all__ = [
+    "PROMPT_VERSION",
+    "build_messages",
+    "document_content",
+    "estimate_tokens",
+    "split_pages",
+    "system_prompt",
+]
 
-PROMPT_VERSION = "2"  # 2: no file name in the prompt; notes for page windows
+# 2: no file name in the prompt; notes for page windows. (Unions shown as unions left
+# the prompt of every schema without one unchanged, so it kept the version: resuming
+# an older run stays possible.)
+PROMPT_VERSION = "2"
 
 _INSTRUCTIONS = """\
 You extract structured data from documents.
@@ -30,40 +46,69 @@ Answer with one JSON object that follows the JSON schema you are given. Rules:
 
 
 def system_prompt(schema: SchemaSpec) -> str:
-    """Instructions plus a compact guide to the fields (name, type, description)."""
+    """Instructions plus a compact guide to the fields (name, type, description), then
+    the user's own instructions when the spec has any."""
     lines = [_INSTRUCTIONS, "", f"Fields of {schema.name}:"]
     lines.extend(_field_lines(schema.json_schema, schema.json_schema.get("$defs", {}), ""))
+    if schema.instructions:
+        lines.extend(["", "Instructions for these documents:", schema.instructions.strip()])
     return "\n".join(lines)
 
 
-def _field_lines(node: dict[str, Any], defs: dict[str, Any], prefix: str) -> list[str]:
+def _field_lines(
+    node: dict[str, Any], defs: dict[str, Any], prefix: str, seen: frozenset[str] = frozenset()
+) -> list[str]:
     lines = []
     for name, prop in node.get("properties", {}).items():
-        target = _resolve(prop, defs)
-        kind = _kind(target)
+        target, ref = _resolve(prop, defs)
+        kind = _kind(prop, defs)
         description = prop.get("description") or target.get("description") or ""
+        if ref is not None and ref in seen:  # a recursive model: its fields are above
+            description = (description + " " if description else "") + f"(a {ref}, as above)"
         lines.append(f"- {prefix}{name} ({kind}): {description}".rstrip(": "))
-        items = _resolve(target.get("items", {}), defs) if kind.startswith("list") else None
-        if items and items.get("properties"):
-            lines.extend(_field_lines(items, defs, f"{prefix}{name}[]."))
+        if ref is not None and ref in seen:
+            continue
+        inner = seen | ({ref} if ref else set())
+        items, item_ref = _resolve(target.get("items", {}), defs)
+        if target.get("type") == "array" and items.get("properties") and item_ref not in seen:
+            lines.extend(_field_lines(items, defs, f"{prefix}{name}[].", inner | _named(item_ref)))
         elif target.get("properties"):
-            lines.extend(_field_lines(target, defs, f"{prefix}{name}."))
+            lines.extend(_field_lines(target, defs, f"{prefix}{name}.", inner))
     return lines
 
 
-def _resolve(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _named(ref: str | None) -> frozenset[str]:
+    return frozenset({ref}) if ref else frozenset()
+
+
+def _resolve(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The first non-null variant of ``prop`` with its reference followed, and the name
+    of the definition it came from."""
     for variant in prop.get("anyOf", []):
         if variant.get("type") != "null":
             return _resolve(variant, defs)
     if "$ref" in prop:
-        return dict(defs.get(prop["$ref"].rsplit("/", 1)[-1], {}))
-    return prop
+        name = prop["$ref"].rsplit("/", 1)[-1]
+        return dict(defs.get(name, {})), name
+    return prop, None
 
 
-def _kind(prop: dict[str, Any]) -> str:
+def _kind(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """The type as the schema says it: a union shows every variant (``string | integer``);
+    null is left out (the instructions say to answer null for what is not there)."""
+    variants = [v for v in prop.get("anyOf", []) if v.get("type") != "null"]
+    if variants:
+        return " | ".join(dict.fromkeys(_kind(v, defs) for v in variants))
+    target, ref = _resolve(prop, defs)
+    if ref is not None and target is not prop:
+        return _kind(target, defs) if "anyOf" in target else _single_kind(target)
+    return _single_kind(prop)
+
+
+def _single_kind(prop: dict[str, Any]) -> str:
     kind = prop.get("type", "object")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
+        kind = " | ".join(k for k in kind if k != "null") or "null"
     if "enum" in prop:
         return "one of " + ", ".join(map(str, prop["enum"]))
     if kind == "array":
@@ -108,12 +153,12 @@ def build_messages(
 
     The file name is not sent: models copied it into answers (a receipt's company), and a
     name can carry instructions that nobody sees in the document. ``note`` adds a line to
-    the request (what to extract from these pages, when it is not everything).
+    the request (what to extract from these pages, when it is not everything). The
+    spec's examples come first, each as a user turn (the example document) and an
+    assistant turn (its answer, as the model is asked to write it).
     """
     system = system_prompt(schema)
     if include_system_schema:
-        import json
-
         system += "\n\nJSON schema:\n" + json.dumps(schema.json_schema, separators=(",", ":"))
     numbers = [p.number for p in pages]
     span = f"page {numbers[0]}" if len(numbers) == 1 else f"pages {numbers[0]}–{numbers[-1]}"
@@ -122,6 +167,15 @@ def build_messages(
         header += " Other pages are sent separately; extract what these pages show."
     if note:
         header += " " + note
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    messages.extend(_example_turns(schema))
+    messages.append({"role": "user", "content": document_content(pages, header)})
+    return messages
+
+
+def document_content(pages: Sequence[Page], header: str) -> str | list[dict[str, Any]]:
+    """A user message's content for ``pages``: the header, then each page's text and
+    image in page order (a plain string when there are no images)."""
     parts: list[dict[str, Any]] = [{"type": "text", "text": header}]
     for page in pages:
         label = f"--- page {page.number}"
@@ -135,7 +189,20 @@ def build_messages(
             parts.append({"type": "text", "text": f"{label}: no readable content ---"})
         if page.image is not None:
             parts.append({"type": "image_url", "image_url": {"url": page.image.data_url()}})
-    user: Any = parts
     if all(p["type"] == "text" for p in parts):
-        user = "\n\n".join(p["text"] for p in parts)  # plain string: widest compatibility
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return "\n\n".join(p["text"] for p in parts)  # plain string: widest compatibility
+    return parts
+
+
+def _example_turns(schema: SchemaSpec) -> list[dict[str, Any]]:
+    """The examples as earlier turns; their answers keep only the fields of ``schema``
+    (a request for a part of the schema gets that part of each answer)."""
+    turns: list[dict[str, Any]] = []
+    fields = schema.model.model_fields
+    for example in schema.examples:
+        answer = {k: v for k, v in example.answer.items() if k in fields}
+        content = example.content if isinstance(example.content, str) else list(example.content)
+        wire = maps.to_wire(schema.model, answer)
+        turns.append({"role": "user", "content": content})
+        turns.append({"role": "assistant", "content": json.dumps(wire, ensure_ascii=False)})
+    return turns

@@ -20,11 +20,12 @@ import ray.data
 from pydantic import TypeAdapter
 
 from extractor.budget import Budget, BudgetExceeded
-from extractor.export import Format, write_records
-from extractor.jobs import JobSummary, fingerprint_for, store_path_for
+from extractor.export import Format, remove_stale_temporaries, write_records
+from extractor.jobs import JobSummary, file_mode, fingerprint_for, open_store, store_path_for
 from extractor.providers import Provider
 from extractor.ray import close_ledgers, extract_dataset
 from extractor.result import Result
+from extractor.runlock import RunLock
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
 from extractor.store import RecordStore, source_key
@@ -58,18 +59,23 @@ def run_ray_job(
     """
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
-    with RecordStore.open(path, fingerprint, fresh=fresh) as store:
-        todo = _pending(sources, store, retry_failed, summary)
-    summary.pending = len(todo)
-    if on_start is not None:
-        on_start(summary)
-    try:
-        if todo:
-            _extract(todo, schema, settings, path, address, summary, on_result)
-    finally:
-        with RecordStore.open(path, fingerprint) as store:
-            summary.counts = store.counts()
-            summary.written = write_records(store.records, output, fmt)
+    with RunLock(path):  # as the local engine: one run per output at a time
+        with open_store(path, fingerprint, fresh) as store:
+            remove_stale_temporaries(output)
+            todo = _pending(sources, store, retry_failed, summary)
+        summary.pending = len(todo)
+        if on_start is not None:
+            on_start(summary)
+        try:
+            if todo:
+                _extract(todo, schema, settings, path, address, summary, on_result)
+        finally:
+            with RecordStore.open(path, fingerprint) as store:
+                summary.counts = store.counts()
+                summary.written = write_records(
+                    store.records, output, fmt, mode=file_mode(path), model=spec.model
+                )
+                store.note_exports(summary.written)
     return summary
 
 

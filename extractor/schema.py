@@ -15,28 +15,57 @@ import copy
 import importlib
 import importlib.util
 import json
+import os
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, PydanticUserError
 
+from extractor import maps
 from extractor.errors import SchemaError
 
-__all__ = ["SchemaSpec", "load_schema", "strict_schema"]
+__all__ = ["Example", "SchemaSpec", "load_schema", "strict_schema"]
 
-# Keywords strict mode rejects (or that providers disagree on); moved into the description.
+# Keywords strict mode rejects (or that providers disagree on: Mistral's documentation
+# lists none it accepts beyond the structure); moved into the description.
 _MOVED_KEYWORDS = (
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
     "minLength", "maxLength", "pattern", "format",
     "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+    "contentMediaType", "contentEncoding",
 )  # fmt: skip
-_DROPPED_KEYWORDS = ("default", "examples", "title")
-# String formats llama.cpp's grammar builder enforces; the embedded engine keeps them.
+# Annotations no provider needs; ``$id`` and ``$schema`` are refused by Mistral.
+_DROPPED_KEYWORDS = (
+    "default", "examples", "title", "$id", "$schema", "$comment", "deprecated", "readOnly",
+    "writeOnly", "discriminator", "propertyNames",
+)  # fmt: skip
+# What llama.cpp's grammar builder enforces; the embedded engine keeps these in place.
 _GRAMMAR_FORMATS = ("date", "time", "date-time", "uuid")
+_GRAMMAR_KEYWORDS = (
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+    "pattern", "minItems", "maxItems",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked example sent before the document: a document and its right answer.
+
+    Attributes:
+        source: where the example document came from (for messages, not sent).
+        content: the example document as the model is sent it (a user message content).
+        answer: the right answer, as the model dumps it (``model_dump(mode="json")``).
+    """
+
+    source: str
+    content: str | tuple[dict[str, Any], ...]
+    answer: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -47,18 +76,28 @@ class SchemaSpec:
         model: validates every answer (constraints included).
         name: the schema name sent in ``response_format`` (``^[a-zA-Z0-9_-]{1,64}$``).
         json_schema: the strict schema.
-        grammar_schema: the same, keeping the string formats a llama.cpp grammar enforces
-            (``date``…), for the embedded engine.
+        grammar_schema: the same, keeping what a llama.cpp grammar enforces (string
+            formats such as ``date``, patterns, lengths, numeric ranges), for the embedded
+            engine.
+        instructions: extra guidance for the model, added to the system prompt.
+        examples: worked examples, sent as earlier turns of the conversation.
     """
 
     model: type[BaseModel]
     name: str
     json_schema: dict[str, Any]
     grammar_schema: dict[str, Any]
+    instructions: str | None = None
+    examples: tuple[Example, ...] = field(default=())
 
     @classmethod
     def from_model(cls, model: type[BaseModel]) -> SchemaSpec:
-        """Build a spec from a pydantic model class."""
+        """Build a spec from a pydantic model class.
+
+        Raises:
+            SchemaError: the model has no JSON Schema (a ``Callable`` field …), or its
+                root is not an object.
+        """
         name = re.sub(r"[^a-zA-Z0-9_-]", "_", model.__name__)[:64] or "Extraction"
         return cls(
             model=model,
@@ -68,14 +107,27 @@ class SchemaSpec:
         )
 
     def fingerprint(self) -> str:
-        """A stable text form of the strict schema (for job fingerprints and caches)."""
-        return orjson.dumps(self.json_schema, option=orjson.OPT_SORT_KEYS).decode()
+        """A stable text form of what is asked: the strict schema, plus the instructions
+        and examples when there are any (for job fingerprints and caches)."""
+        asked: Any = self.json_schema
+        if self.instructions or self.examples:
+            asked = {
+                "schema": self.json_schema,
+                "instructions": self.instructions,
+                "examples": [[e.content, e.answer] for e in self.examples],
+            }
+        return orjson.dumps(asked, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def strict_schema(model: type[BaseModel], *, grammar: bool = False) -> dict[str, Any]:
     """Return the strict-mode JSON Schema for ``model``.
 
-    With ``grammar``, string formats a llama.cpp grammar can enforce stay in place.
+    With ``grammar``, what a llama.cpp grammar can enforce stays in place. Maps
+    (``dict[str, X]``) become lists of key/value pairs (see :mod:`extractor.maps`); a
+    recursive model's root is its object, with ``$defs`` beside it.
+
+    Raises:
+        SchemaError: the model has no JSON Schema, or its root is not an object.
 
     Example:
         >>> from pydantic import BaseModel
@@ -86,21 +138,41 @@ def strict_schema(model: type[BaseModel], *, grammar: bool = False) -> dict[str,
         >>> s["required"], s["additionalProperties"]
         (['name', 'price'], False)
     """
-    raw = model.model_json_schema(mode="validation")
-    schema = _strict_node(copy.deepcopy(raw), grammar)
-    if "$defs" in raw:
-        schema["$defs"] = {k: _strict_node(v, grammar) for k, v in raw["$defs"].items()}
+    raw = _model_schema(model)
+    defs = {k: _strict_node(v, grammar) for k, v in raw.get("$defs", {}).items()}
+    root = raw
+    if "$ref" in raw:  # a recursive root: pydantic puts the model itself in $defs
+        root = raw["$defs"][raw["$ref"].rsplit("/", 1)[-1]]
+    schema = _strict_node(copy.deepcopy(root), grammar)
+    if schema.get("type") != "object":
+        raise SchemaError(f"{model.__name__}: the root of a schema must be an object")
+    if defs:
+        schema["$defs"] = defs
     return schema
+
+
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    try:
+        return model.model_json_schema(mode="validation")
+    except (PydanticUserError, RecursionError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(
+            f"{model.__name__} cannot be sent as a JSON Schema ({first}); use fields of "
+            "JSON types (str, int, float, bool, lists, nested models …)"
+        ) from None
 
 
 def _strict_node(node: dict[str, Any], grammar: bool = False) -> dict[str, Any]:
     node = {k: v for k, v in node.items() if k != "$defs"}
-    kept = node.pop("format", None) if grammar and node.get("format") in _GRAMMAR_FORMATS else None
+    if maps.is_map(node):
+        node = maps.pairs_schema(node)
+    kept = {k: node.pop(k) for k in _kept_for_grammar(node)} if grammar else {}
     notes = [f"{k}: {json.dumps(node.pop(k))}" for k in _MOVED_KEYWORDS if k in node]
-    if kept:
-        node["format"] = kept
+    node.update(kept)
     for key in _DROPPED_KEYWORDS:
         node.pop(key, None)
+    if "const" in node:  # every strict implementation knows enum; not all know const
+        node["enum"] = [node.pop("const")]
     if notes:
         prefix = node.get("description", "")
         node["description"] = (prefix + " " if prefix else "") + f"({'; '.join(notes)})"
@@ -120,6 +192,17 @@ def _strict_node(node: dict[str, Any], grammar: bool = False) -> dict[str, Any]:
     if node.get("type") == "object" or "properties" in node:
         node = _close_object(node, grammar)
     return node
+
+
+def _kept_for_grammar(node: dict[str, Any]) -> list[str]:
+    """The keywords of ``node`` a llama.cpp grammar enforces (patterns only anchored)."""
+    kept = [k for k in _GRAMMAR_KEYWORDS if k in node]
+    if node.get("format") in _GRAMMAR_FORMATS:
+        kept.append("format")
+    pattern = node.get("pattern")
+    if isinstance(pattern, str) and not (pattern.startswith("^") and pattern.endswith("$")):
+        kept.remove("pattern")  # the grammar builder takes whole-string patterns only
+    return kept
 
 
 def _close_object(node: dict[str, Any], grammar: bool) -> dict[str, Any]:
@@ -162,7 +245,9 @@ def _resolve(spec: str) -> type[BaseModel]:
     if spec in SHIPPED:
         spec = SHIPPED[spec]
     if spec.endswith(".json") and ":" not in spec:
-        return _model_from_json_schema(Path(spec))
+        from extractor.json_schema_file import model_from_json_schema
+
+        return model_from_json_schema(Path(spec))
     target, sep, class_name = spec.rpartition(":")
     if not sep or not class_name:
         known = ", ".join(sorted(SHIPPED))
@@ -177,11 +262,30 @@ def _resolve(spec: str) -> type[BaseModel]:
     return model
 
 
-def _import_module(name: str) -> Any:
+@contextmanager
+def _importable(folder: str) -> Iterator[None]:
+    """``folder`` on ``sys.path`` while a schema module is imported, so it can import
+    the modules beside it (they stay loaded afterwards, as imports do)."""
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
-        return importlib.import_module(name)
+        yield
+    finally:
+        if added:
+            sys.path.remove(folder)
+
+
+def _import_module(name: str) -> Any:
+    # ``module:Class`` names a module as Python would find it from the current directory
+    # (the console script's sys.path starts at its own folder, not there).
+    try:
+        with _importable(os.getcwd()):
+            return importlib.import_module(name)
     except ImportError as exc:
         raise SchemaError(f"cannot import schema module {name!r}: {exc}") from exc
+    except Exception as exc:
+        raise SchemaError(f"error while importing {name}: {exc}") from exc
 
 
 def _import_file(path: Path) -> Any:
@@ -194,68 +298,9 @@ def _import_file(path: Path) -> Any:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # pydantic resolves forward references through sys.modules
     try:
-        module_spec.loader.exec_module(module)
+        with _importable(str(path.resolve().parent)):
+            module_spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[name]
         raise SchemaError(f"error while importing {path}: {exc}") from exc
     return module
-
-
-# -- JSON Schema files → a pydantic model ----------------------------------------------
-
-_JSON_TYPES: dict[str, Any] = {
-    "string": str, "integer": int, "number": float, "boolean": bool, "null": type(None),
-}  # fmt: skip
-
-
-def _model_from_json_schema(path: Path) -> type[BaseModel]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SchemaError(f"cannot read JSON Schema {path}: {exc}") from exc
-    if not isinstance(document, dict) or document.get("type", "object") != "object":
-        raise SchemaError(f"{path}: the top level of a JSON Schema must be an object")
-    defs: dict[str, Any] = document.get("$defs") or document.get("definitions") or {}
-    return _object_model(document.get("title") or path.stem, document, defs)
-
-
-def _object_model(name: str, node: dict[str, Any], defs: dict[str, Any]) -> type[BaseModel]:
-    required = set(node.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop_name, prop in node.get("properties", {}).items():
-        annotation = _annotation(f"{name}_{prop_name}", prop, defs)
-        info = Field(description=prop.get("description"))
-        if prop_name not in required:
-            annotation = annotation | None
-            info = Field(default=None, description=prop.get("description"))
-        fields[prop_name] = (annotation, info)
-    safe = re.sub(r"\W", "_", name) or "Model"
-    config = ConfigDict(extra="forbid" if node.get("additionalProperties") is False else "ignore")
-    return cast(
-        type[BaseModel],
-        create_model(safe, __config__=config, __doc__=node.get("description"), **fields),
-    )
-
-
-def _annotation(name: str, prop: dict[str, Any], defs: dict[str, Any]) -> Any:
-    if "$ref" in prop:
-        ref_name = prop["$ref"].rsplit("/", 1)[-1]
-        if ref_name not in defs:
-            raise SchemaError(f"unresolved $ref {prop['$ref']!r}")
-        return _annotation(ref_name, defs[ref_name], defs)
-    variants = prop.get("anyOf") or prop.get("oneOf")
-    if variants:
-        result: Any = None
-        for variant in variants:
-            sub = _annotation(name, variant, defs)
-            result = sub if result is None else result | sub
-        return result
-    kind = prop.get("type", "string")
-    if isinstance(kind, list):
-        return _annotation(name, {"anyOf": [{**prop, "type": k} for k in kind]}, defs)
-    if kind == "object":
-        return _object_model(prop.get("title") or name, prop, defs)
-    if kind == "array":
-        return list[_annotation(name + "_item", prop.get("items", {}), defs)]  # type: ignore[misc]
-    if kind not in _JSON_TYPES:
-        raise SchemaError(f"unsupported JSON Schema type {kind!r}")
-    return _JSON_TYPES[kind]

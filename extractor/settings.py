@@ -114,6 +114,27 @@ class PageOptions:
         for name in ("dpi", "max_side", "max_pixels", "max_pages", "max_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.pages is not None:
+            _check_page_range(self.pages)
+
+
+def _check_page_range(spec: str) -> None:
+    """Refuse a page range no document can satisfy (``a-b``, ``5-2``, ``0``) now, not as
+    an error record for every document."""
+    parts = [part for part in spec.replace(" ", "").split(",") if part]
+    for part in parts:
+        start, dash, end = part.partition("-")
+        numbers = [text for text in (start, end) if text]
+        if not (numbers or dash) or not all(text.isdigit() for text in numbers):
+            raise ConfigError(f"pages: {part!r} is not a page range; use e.g. 1-3,5,8-")
+        first = int(start) if start else 1
+        last = int(end) if end else None
+        if first < 1 or (last is not None and last < 1):
+            raise ConfigError(f"pages: {part!r}: pages are numbered from 1")
+        if dash and last is not None and last < first:
+            raise ConfigError(f"pages: {part!r} ends before it starts")
+    if not parts:
+        raise ConfigError(f"pages: {spec!r} names no page; use e.g. 1-3,5,8-")
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (fingerprint, key, attempt)
         )""",
     ),
+    # The export files a run wrote (by name, beside the store): a later run replaces
+    # only files this tool wrote.
+    ("CREATE TABLE exports (name TEXT PRIMARY KEY, written_at TEXT NOT NULL)",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _PAGE = 256  # records read per lock hold while iterating
@@ -282,7 +285,22 @@ class RecordStore:
                 return
             after = (rows[-1][0], rows[-1][1]) if order_by_index else (rows[-1][0],)
 
+    def exports(self) -> set[str]:
+        """The names of the export files runs of this store wrote (beside the store)."""
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM exports").fetchall()
+        return {row[0] for row in rows}
+
     # -- writing --------------------------------------------------------------------------
+
+    def note_exports(self, paths: list[Path]) -> None:
+        """Remember that these export files (beside the store) were written by a run."""
+        when = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO exports VALUES (?, ?)",
+                [(_text(Path(p).name), when) for p in paths],
+            )
 
     def commit(self, record: Mapping[str, Any], *, source_key: str | None = None) -> None:
         """Commit one record atomically, replacing any earlier record of the same document.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, create_model
@@ -88,7 +89,8 @@ def _derived(spec: SchemaSpec, part: str, *, exclude: set[str]) -> SchemaSpec:
         }
         model = create_model(spec.model.__name__, __doc__=spec.model.__doc__, **fields)
         _SPECS[key] = SchemaSpec.from_model(model)
-    return _SPECS[key]
+    # The user's instructions and examples steer every part (prompt.py trims the answers).
+    return replace(_SPECS[key], instructions=spec.instructions, examples=spec.examples)
 
 
 def answer_estimate(pages: Sequence[Page], *, image_page: int = 0) -> int:

@@ -65,7 +65,7 @@ def _submit(protocol: str, folder: Path, out: Path, url: str, *extra: str) -> tu
     provider, model, _ = PROTOCOLS[protocol]
     return _cli("batch", "submit", str(folder), "-s", "receipt", "-o", str(out),
                 "--provider", provider, "--model", model, "--base-url", url,
-                "--concurrency", "2", *extra)  # fmt: skip
+                "--concurrency", "2", "--include", "*.txt", *extra)  # fmt: skip
 
 
 def _ledger(out: Path) -> list[tuple[Any, ...]]:
@@ -138,7 +138,7 @@ def test_batch_lines_carry_the_live_request_body_and_the_record_key(
         sent = [json.loads(line) for line in lines.decode().splitlines()]
         code, _ = _cli("extract", str(folder), "-s", "receipt", "-o", str(tmp_path / "live.jsonl"),
                        "--provider", provider, "--model", model, "--base-url", server.base_url,
-                       "--concurrency", "2", "-q")  # fmt: skip
+                       "--concurrency", "2", "-q", "--include", "*.txt")  # fmt: skip
         assert code == 0
         live = [r.json for r in server.requests if r.path.endswith("/chat/completions")]
     assert job

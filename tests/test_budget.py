@@ -34,7 +34,7 @@ def _folder(tmp_path: Path, count: int) -> Path:
 def _extract(folder: Path, out: Path, url: str, *extra: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, [
         "extract", str(folder), "-s", "receipt", "-o", str(out), "-q", "--base-url", url,
-        "--model", "m", "--concurrency", "4", "--no-isolate", *extra,
+        "--model", "m", "--concurrency", "4", "--no-isolate", "--include", "*.txt", *extra,
     ])  # fmt: skip
     return result.exit_code, result.output
 

@@ -51,12 +51,17 @@ def docs(tmp_path: Path, fixtures: Path) -> Path:
     return folder
 
 
-def _extract(server: ScriptedServer, *args: str) -> tuple[int, str]:
+# The docs folder holds a text file, and folder walks take text files only when asked.
+TAKE_TEXT = ("--include", "*.pdf", "--include", "*.txt")
+
+
+def _extract(server: ScriptedServer, *args: str, take_text: bool = True) -> tuple[int, str]:
     result = runner.invoke(
         app,
-        ["extract", *args, "--base-url", server.base_url, "--model", "m", "--retries", "0"],
+        ["extract", *args, *(TAKE_TEXT if take_text else ()), "--base-url", server.base_url,
+         "--model", "m", "--retries", "0"],
         env={"EXTRACTOR_API_KEY": CANARY},
-    )
+    )  # fmt: skip
     return result.exit_code, result.output
 
 
@@ -89,6 +94,23 @@ def test_folder_run_writes_one_record_per_document(server: ScriptedServer, docs:
     assert all(r["status"] == "ok" for r in records)
     assert server.calls == 3
     assert "documents in the job" in output
+
+
+def test_folder_walks_list_what_they_leave_out_and_take_text_only_when_asked(
+    server: ScriptedServer, docs: Path
+) -> None:
+    (docs / "sub" / "report.docx").write_bytes(b"PK\x03\x04 not read")
+    (docs / "README.md").write_text("# scans from March\n")
+    out = docs.parent / "out" / "r.jsonl"
+    code, output = _extract(server, str(docs), "-s", "invoice", "-o", str(out), take_text=False)
+    assert code == 0, output
+    assert sorted(Path(str(r["source"])).name for r in _records(out)) == ["a.pdf", "b.pdf"]
+    assert server.calls == 2
+    lines = " ".join(output.split())
+    assert "not read (extension) │ 2: .docx 1, .xyz 1" in lines
+    assert "text files left out (--include '*.txt') │ 2" in lines
+    for name in ("ignored.xyz", "report.docx", "notes.txt", "README.md"):
+        assert name in output
 
 
 def test_exit_code_1_when_a_document_fails(server: ScriptedServer, docs: Path) -> None:

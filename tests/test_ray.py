@@ -61,7 +61,7 @@ def _without_latency(record: dict[str, Any]) -> dict[str, Any]:
 def _extract(folder: Path, out: Path, url: str, *extra: str) -> None:
     result = CliRunner().invoke(app, [
         "extract", str(folder), "-s", "receipt", "-o", str(out), "-q",
-        "--base-url", url, "--model", "m", "--concurrency", "4", *extra,
+        "--base-url", url, "--model", "m", "--concurrency", "4", "--include", "*.txt", *extra,
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
 
@@ -152,7 +152,7 @@ def test_engine_ray_stops_at_max_cost_and_resumes_with_a_higher_cap(tmp_path: Pa
         return reply
 
     args = ["extract", str(folder), "-s", "receipt", "-o", str(out), "-q", "--engine", "ray",
-            "--model", "m", "--concurrency", "4"]  # fmt: skip
+            "--model", "m", "--concurrency", "4", "--include", "*.txt"]  # fmt: skip
     with ScriptedServer(responder=priced) as server:
         stopped = CliRunner().invoke(app, [*args, "--base-url", server.base_url,
                                            "--max-cost", "0.055"])  # fmt: skip

@@ -60,4 +60,6 @@ def test_the_python_examples_run(
     assert "'status': 'normalized', 'page': 1, 'text': '1.468,46'" in lines[1]  # as printed
     assert sorted(line.split()[0] for line in lines[2:5]) == ["0", "1", "2"]
     assert all(line.endswith(" ok") for line in lines[2:5])
-    assert calls == 1 + 3 + 0  # the ScriptedServer block starts its own server
+    # extract, extract_many; the steered extract, a stored run and its free rerun; the
+    # ScriptedServer block starts its own server.
+    assert calls == 1 + 3 + 1 + 3 + 0

@@ -30,7 +30,7 @@ def _answer(_: RecordedRequest) -> Reply:
 def _run(folder: Path, out: Path, base_url: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-c", "from extractor.cli import main; main()",
-        "extract", str(folder), "-s", "receipt", "-o", str(out), "-q",
+        "extract", str(folder), "-s", "receipt", "-o", str(out), "-q", "--include", "*.txt",
         "--base-url", base_url, "--model", "m", "--concurrency", str(CONCURRENCY),
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -46,6 +46,8 @@ def submit_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
     schema: Annotated[str, typer.Option("--schema", "-s", help="As for `extractor extract`.")],
     output: Output = _DEFAULT_OUT,
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
     provider: opt.Provider = None,
     model: opt.Model = None,
     base_url: opt.BaseUrl = None,
@@ -98,7 +100,9 @@ def submit_command(
         spec = load_schema(schema)
         settings = opt.job_settings(**given)
         job_provider = open_job_provider(settings)
-        sources = list(iter_sources(paths, include=DEFAULT_INCLUDE, exclude=()))
+        sources = list(
+            iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+        )
         done = submit(
             sources, schema, spec, settings, job_provider, output=output,
             job=settings.as_options(), fresh=fresh, retry_failed=retry_failed,

@@ -21,6 +21,8 @@ _JOB_OPTIONS = frozenset({
 def estimate_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
     schema: Annotated[str, typer.Option("--schema", "-s", help="As for `extractor extract`.")],
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
     provider: opt.Provider = None,
     model: opt.Model = None,
     base_url: opt.BaseUrl = None,
@@ -66,7 +68,9 @@ def estimate_command(
         spec = load_schema(schema)
         settings = opt.job_settings(**given)
         job_provider = open_job_provider(settings)
-        sources = list(iter_sources(paths, include=DEFAULT_INCLUDE, exclude=()))
+        sources = list(
+            iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+        )
         report = estimate(sources, spec, job_provider, settings).as_dict()
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -328,12 +328,16 @@ def compare_command(
     """
     from rich.console import Console
 
+    from extractor.cli.coverage import coverage_warning
     from extractor.evaluate import compare
     from extractor.export import write_atomic
 
-    comparison = compare(_load_side(a, truth, threshold), _load_side(b, truth, threshold))
+    side_a, side_b = _load_side(a, truth, threshold), _load_side(b, truth, threshold)
+    comparison = compare(side_a, side_b)
     console = Console()
     console.print(_comparison_table(comparison, a, b))
+    if (warning := coverage_warning(a, b, side_a, side_b)) is not None:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(
         f"{comparison.count('better')} better, {comparison.count('worse')} worse, "
         f"{comparison.count('same')} same; overall F1 {_signed(comparison.overall.delta_f1)}",

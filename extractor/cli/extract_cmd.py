@@ -47,8 +47,9 @@ def extract_command(
         typer.Option(
             "--format",
             "-f",
-            help="jsonl, json or csv (csv also writes OUT.<list>.csv per list of objects); "
-            "default: from the output's extension, else jsonl.",
+            help="jsonl, json, csv or parquet (csv and parquet also write OUT.<list>.csv|parquet "
+            "per list of objects; parquet needs pyarrow); default: from the output's "
+            "extension (.jsonl, .json, .csv, .parquet), else jsonl.",
             show_default=False,
         ),
     ] = None,
@@ -73,12 +74,8 @@ def extract_command(
     worker_memory_mb: opt.WorkerMemoryMb = None,
     read_timeout: opt.ReadTimeout = None,
     document_timeout: opt.DocumentTimeout = None,
-    include: Annotated[
-        list[str] | None, typer.Option(help="Glob of files to take from folders (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")
-    ] = None,
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
     temperature: opt.Temperature = None,
     top_p: opt.TopP = None,
     seed: opt.Seed = None,
@@ -90,6 +87,8 @@ def extract_command(
     max_cost: opt.MaxCost = None,
     engine: opt.Engine = "local",
     ray_address: opt.RayAddress = None,
+    instructions: opt.Instructions = None,
+    examples: opt.Examples = None,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -121,7 +120,10 @@ def extract_command(
     rewritten from all committed records.
 
     Exit code 0 when every document succeeded, 1 when some failed, 2 on a usage error
-    or a key the provider refuses, 3 when --max-cost stopped the run.
+    or a key the provider refuses, 3 when --max-cost stopped the run. Usage errors are
+    found before the first model call: an output that is a folder, a link, a device, an
+    input or a file extractor did not write, a folder it cannot write in, another run
+    writing the same output.
 
     Examples:
 
@@ -136,6 +138,10 @@ def extract_command(
         extractor extract ../shared/eval/receipts -s receipt --truth ../shared/eval/receipts
 
         extractor extract invoices/ -s invoice --max-cost 5 --engine ray --ray-address auto
+
+        extractor extract scans/ -s invoice --instructions @house-rules.txt --examples shots/
+
+        extractor extract notes/ -s receipt --include '*.txt' -o out/notes.parquet
     """
     _prefetch_model_stack()
     from rich.console import Console
@@ -144,16 +150,24 @@ def extract_command(
     chosen_format = _format_for(output, fmt)
     if engine not in ("local", "ray"):
         raise typer.BadParameter("choose local or ray", param_hint="--engine")
+    if engine == "ray" and (instructions or examples):
+        # Ray actors load the schema by name; the steering would not travel with it.
+        raise typer.BadParameter(
+            "--instructions and --examples work with --engine local only", param_hint="--engine"
+        )
     given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS}
     try:
+        _check_destination(output, chosen_format, paths, truth)
         from extractor.schema import load_schema
 
         spec = load_schema(schema)
         settings = opt.job_settings(**given)
+        guidance = opt.instructions_text(instructions)
         from extractor.api import choose_provider, open_job_provider
 
         choice = choose_provider(settings)
         job_provider = open_job_provider(settings, choice)
+        spec = _steered(spec, settings, job_provider, guidance, examples)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -161,16 +175,20 @@ def extract_command(
         console.print(
             f"Using the embedded model {job_provider.model}: {choice.reason}.", highlight=False
         )
-    from extractor.sources import DEFAULT_INCLUDE, iter_sources
+    from extractor.sources import DEFAULT_INCLUDE, Skipped, iter_sources
 
-    sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+    skipped = Skipped()
+    sources = iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or (),
+                           skipped=skipped)  # fmt: skip
     if str(output) == "-":
         raise typer.Exit(0 if _stream(sources, spec, settings, job_provider) else 1)
     ray = (schema, ray_address) if engine == "ray" else None
     summary = _run(console, sources, spec, settings, job_provider, output, chosen_format,
                    fresh=fresh, retry_failed=retry_failed, ray=ray)  # fmt: skip
     console.print("Wrote " + ", ".join(str(p) for p in summary.written), highlight=False)
-    _summary(console, summary)
+    from extractor.cli.summary import print_summary
+
+    print_summary(console, summary, skipped)
     if truth is not None:
         _score(console, summary, output, truth)
     raise typer.Exit(0 if summary.all_ok else 1)
@@ -185,6 +203,7 @@ _JOB_OPTIONS = frozenset({
 })  # fmt: skip
 _SUFFIX_FORMATS: dict[str, Format] = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+    ".parquet": "parquet",
 }  # fmt: skip
 
 
@@ -203,6 +222,39 @@ def _format_for(output: Path, fmt: str | None) -> Format:
             param_hint="--format",
         )
     return fmt
+
+
+def _check_destination(output: Path, fmt: Format, inputs: list[Path], truth: Path | None) -> None:
+    """Refuse, before anything is paid for, an output the run must not write."""
+    if str(output) == "-":
+        return
+    if fmt == "parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ConfigError("--format parquet needs pyarrow: pip install 'extractor[parquet]'")
+    from extractor.outputs import check_output
+
+    report = [output.with_name(output.name + ".eval.json")] if truth is not None else []
+    check_output(output, inputs=inputs, also=report)
+
+
+def _steered(
+    spec: SchemaSpec,
+    settings: Settings,
+    provider: Provider,
+    instructions: str | None,
+    examples: Path | None,
+) -> SchemaSpec:
+    """The spec with ``--instructions`` and ``--examples`` (read as the job reads pages)."""
+    if instructions is None and examples is None:
+        return spec
+    from extractor.examples import examples_from_folder, steer
+    from extractor.pipeline import page_options
+
+    pairs = examples_from_folder(examples) if examples is not None else []
+    return steer(spec, instructions=instructions, examples=pairs,
+                 options=page_options(settings, provider))  # fmt: skip
 
 
 def _prefetch_model_stack() -> None:
@@ -270,10 +322,16 @@ def _score(console: Console, summary: JobSummary, output: Path, truth: Path) -> 
     from extractor.cli.eval_cmd import show_report
     from extractor.evaluate import load_truth, score
     from extractor.export import write_atomic
+    from extractor.jobs import file_mode
+    from extractor.store import RecordStore
 
     report = score(summary.records(), load_truth(truth), skip_missing=True)
     show_report(console, report, f"{output} vs {truth}")
-    write_atomic(output.with_name(output.name + ".eval.json"), report.to_json().encode())
+    assert summary.store_path is not None
+    path = output.with_name(output.name + ".eval.json")
+    write_atomic(path, report.to_json().encode(), mode=file_mode(summary.store_path))
+    with RecordStore.open(summary.store_path, summary.fingerprint) as store:
+        store.note_exports([path])
 
 
 def _stream(sources: Any, spec: SchemaSpec, settings: Settings, provider: Provider) -> bool:
@@ -289,22 +347,3 @@ def _stream(sources: Any, spec: SchemaSpec, settings: Settings, provider: Provid
         sys.stdout.buffer.flush()
         all_ok = all_ok and result.ok
     return all_ok
-
-
-def _summary(console: Console, summary: JobSummary) -> None:
-    from rich.table import Table
-
-    table = Table(title="extractor summary", show_header=False)
-    table.add_row("documents in the job", str(sum(summary.counts.values())))
-    table.add_row("  ok", f"[green]{summary.counts.get('ok', 0)}[/green]")
-    failed = summary.counts.get("error", 0)
-    table.add_row("  failed", f"[red]{failed}[/red]" if failed else "0")
-    table.add_row("processed this run", str(summary.processed))
-    table.add_row("skipped (already committed)", str(summary.skipped))
-    tokens = f"{summary.prompt_tokens:,} / {summary.completion_tokens:,}"
-    table.add_row("prompt / completion tokens", tokens)
-    table.add_row("cost this run (USD)", f"{summary.cost_usd:.4f}")
-    table.add_row("repairs", str(summary.repairs))
-    for kind, count in sorted(summary.errors.items()):
-        table.add_row(f"  {kind}", str(count))
-    console.print(table)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from extractor.cli import options as opt
 from extractor.errors import ConfigError, ExtractorError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from extractor.settings import Settings
 
 __all__ = ["doctor_command", "preview_command", "schema_command"]
 
@@ -106,12 +111,29 @@ def preview_command(
     console.print(f"~{total:,} tokens in {len(groups)} request(s)")
 
 
-def doctor_command() -> None:
+def doctor_command(
+    provider: opt.Provider = None,
+    model: opt.Model = None,
+    base_url: opt.BaseUrl = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Send one tiny request (a few dozen tokens) to the provider a job would "
+            "use, and report the model served, structured-output support and latency.",
+        ),
+    ] = False,
+) -> None:
     """Report which providers are configured and what a job would use.
 
-    Example:
+    With --check, also send one tiny request and say what came back (exit 1 when the
+    provider failed or ignored the JSON schema, 2 when it refused the key).
+
+    Examples:
 
         OPENROUTER_API_KEY=… extractor doctor
+
+        extractor doctor --check --base-url http://localhost:11434/v1 --model qwen2.5vl
     """
     import os
 
@@ -147,10 +169,39 @@ def doctor_command() -> None:
         console.print(f"[yellow]plugin {name}:[/yellow] {why}", highlight=False)
     console.print(f"OCR (rapidocr): {'installed' if ocr.available() else 'missing'}")
     try:
-        choice = choose()
+        settings = opt.job_settings(provider=provider, model=model, base_url=base_url)
+        choice = choose(settings.provider, model=settings.model, base_url=settings.base_url)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    model = choice.model or (local_engine.DEFAULT_MODEL_NAME if choice.name == "local" else "?")
-    console.print(f"A job would use [bold]{choice.name}[/bold] with {model} ({choice.reason}).",
+    name = choice.model or (local_engine.DEFAULT_MODEL_NAME if choice.name == "local" else "?")
+    console.print(f"A job would use [bold]{choice.name}[/bold] with {name} ({choice.reason}).",
                   highlight=False)  # fmt: skip
+    if check:
+        _check(console, settings)
+
+
+def _check(console: Console, settings: Settings) -> None:
+    from extractor.cli.probe import probe
+
+    try:
+        found = probe(settings)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    where = f" at {found.base_url}" if found.base_url else ""
+    usage = found.completion.usage if found.completion else None
+    tokens = ""
+    if usage is not None:
+        tokens = f" ({usage.prompt_tokens} prompt + {usage.completion_tokens} answer tokens)"
+    style = {"yes": "green", "no": "red"}.get(found.structured, "yellow")
+    console.print(f"check: one request to {found.provider}{where} for {found.model}",
+                  highlight=False)  # fmt: skip
+    console.print(f"  model served: {found.served or '—'}", highlight=False)
+    console.print(f"  structured output: [{style}]{found.structured}[/{style}] ({found.detail})",
+                  highlight=False)  # fmt: skip
+    console.print(f"  latency: {found.latency_s * 1000:,.0f} ms{tokens}", highlight=False)
+    if found.auth_failed:
+        raise typer.Exit(2)
+    if found.structured != "yes":
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ typer and the settings.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +21,11 @@ __all__ = [
     "DocumentTimeout",
     "Dpi",
     "Engine",
+    "Examples",
+    "Exclude",
     "FrequencyPenalty",
+    "Include",
+    "Instructions",
     "Isolate",
     "MaxCost",
     "MaxFileMb",
@@ -47,12 +52,14 @@ __all__ = [
     "TopP",
     "Vision",
     "WorkerMemoryMb",
+    "instructions_text",
     "job_settings",
 ]
 
 _D = Settings()
 _MIB = 1 << 20
 MODEL_PANEL = "Model and provider"
+PROMPT_PANEL = "Prompt"
 PAGES_PANEL = "Pages"
 SAMPLING_PANEL = "Sampling"
 LIMITS_PANEL = "Limits (hostile and huge inputs)"
@@ -176,6 +183,15 @@ RequireGrounding = Annotated[
          None, "--require-grounding/--no-require-grounding"),
 ]  # fmt: skip
 
+Include = Annotated[
+    list[str] | None,
+    typer.Option(help="Glob of files to take from folders (repeatable; default: PDFs and "
+                 "images; '*.txt' takes text files too)."),
+]  # fmt: skip
+Exclude = Annotated[
+    list[str] | None, typer.Option(help="Glob of files to skip in folders (repeatable).")
+]
+
 MaxCost = Annotated[
     float | None,
     _opt("Stop starting documents once the job's committed cost plus the estimate of "
@@ -192,6 +208,41 @@ RayAddress = Annotated[
     _opt("With --engine ray: the cluster to join (ray://host:10001, auto); default: a "
          "local Ray instance.", None, "--ray-address", envvar="RAY_ADDRESS"),
 ]  # fmt: skip
+
+
+Instructions = Annotated[
+    str | None,
+    _opt("Extra guidance for the model, added to the system prompt: TEXT, or @FILE to "
+         "read it from a file. Part of the job (a change starts another job).",
+         PROMPT_PANEL, "--instructions"),
+]  # fmt: skip
+Examples = Annotated[
+    Path | None,
+    _opt("Folder of worked examples: each document with its right answer beside it as "
+         "JSON (a.pdf + a.json), sent before every document. Part of the job.",
+         PROMPT_PANEL, "--examples"),
+]  # fmt: skip
+
+
+def instructions_text(value: str | None) -> str | None:
+    """``--instructions`` as text: the value, or the contents of the file after ``@``.
+
+    Raises:
+        ConfigError: the file cannot be read, or the text is empty.
+    """
+    from extractor.errors import ConfigError
+
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--instructions {value}: cannot read it: {exc}") from None
+    if not text.strip():
+        raise ConfigError("--instructions is empty")
+    return text
 
 
 def job_settings(**given: Any) -> Settings:

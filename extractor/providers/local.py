@@ -11,6 +11,10 @@ built from the request's JSON schema. Two facts shape this module:
   free strings a ``maxLength`` bound in the grammar schema (validation still uses the
   user's model), and ``finish_reason: length`` is an error, not a success.
 
+The grammar also enforces the schema's own constraints where a grammar can: ``enum``,
+string formats, anchored patterns, lengths, item counts and numeric ranges
+(:mod:`extractor.providers.grammar`). A small model cannot repair what it cannot see.
+
 The model loads once per process and is reused; llama.cpp is not thread-safe, so calls
 are serialised. The system prompt (instructions and schema) is a stable prefix, which
 lets llama.cpp reuse its KV cache from one document to the next.
@@ -31,6 +35,7 @@ from typing import Any
 from extractor.candidates import find_candidates, restrict
 from extractor.errors import ConfigError, EmptyOutput, OutputTruncated
 from extractor.providers.base import Completion
+from extractor.providers.grammar import gbnf
 from extractor.result import Usage
 from extractor.schema import SchemaSpec
 from extractor.settings import Sampling
@@ -107,7 +112,7 @@ def grammar_schema(
             kind = node.get("type")
             kinds = kind if isinstance(kind, list) else [kind]
             if "array" in kinds:
-                node.setdefault("maxItems", max_items)
+                node.setdefault("maxItems", max(max_items, node.get("minItems", 0)))
             if kind == "string" and not {"format", "pattern", "enum", "const"} & node.keys():
                 node.setdefault("maxLength", max_chars)
             for value in node.values():
@@ -198,7 +203,7 @@ class LocalProvider:
         options: dict[str, Any] = {
             "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
             "max_tokens": sampling.max_tokens,
-            "response_format": {"type": "json_object", "schema": grammar_schema(constrained)},
+            **_constraint(grammar_schema(constrained)),
         }
         for key in ("top_p", "seed", "frequency_penalty", "presence_penalty"):
             value = getattr(sampling, key)
@@ -212,12 +217,32 @@ class LocalProvider:
 
 
 def _document_text(messages: list[dict[str, Any]]) -> str:
-    """The pages' text in the first user turn, without our own labels ("--- page 2 ---",
-    the request's header line), whose numbers are not the document's."""
-    flat = _text_only(messages)
-    first = next((m["content"] for m in flat if m["role"] == "user"), "")
-    lines = first.splitlines()[1:]  # the header: "The document (page 1 of 1)."
+    """The pages' text in the document's user turn, without our own labels ("--- page
+    2 ---", the request's header line), whose numbers are not the document's.
+
+    The document's turn is the one that starts "The document (": worked examples come
+    before it as user turns of their own, and repair turns after it.
+    """
+    flat = [m["content"] for m in _text_only(messages) if m["role"] == "user"]
+    first = flat[0] if flat else ""
+    turn = next((text for text in flat if text.startswith(_DOCUMENT_HEADER)), first)
+    lines = turn.splitlines()[1:]  # the header: "The document (page 1 of 1)."
     return "\n".join(line for line in lines if not line.startswith("--- page"))
+
+
+_DOCUMENT_HEADER = "The document ("
+
+
+def _constraint(schema: dict[str, Any]) -> dict[str, Any]:
+    """The option that constrains the output: our grammar, or (when llama-cpp-python's
+    converter cannot take the schema) its own response_format handling, which falls
+    back to plain JSON."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return {"grammar": LlamaGrammar.from_string(gbnf(schema), verbose=False)}
+    except Exception:  # the converter asserts on what it cannot express
+        return {"response_format": {"type": "json_object", "schema": schema}}
 
 
 def _text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
