@@ -40,17 +40,24 @@ FEATURES = (
 
 KINDS = ("amount", "date", "id", "text", "item")
 
-# Per kind of value: (bias, weights), fitted by bench/calibrate.py (logistic regression on
-# the eval sets with a scripted model corrupting a quarter of the values; see
-# docs/quality.md for the out-of-fold figures).
-MODEL: dict[str, tuple[float, dict[str, float]]] = {
-    kind: (-1.0, {
-        "exact": 2.0, "normalized": 2.0, "fuzzy": 0.5, "hidden_only": -1.5,
-        "not_found": -2.0, "form_field": 3.0, "unique": 0.0, "labelled": 1.0, "on_row": 1.0,
-        "rule_passed": 1.5, "rule_failed": -2.0, "repaired": -0.3,
-    })
-    for kind in KINDS
+# Per kind of value: (bias, weights), fitted by `bench/calibrate.py --set both` (logistic
+# regression on the 173 eval documents with a scripted model corrupting a quarter of the
+# values; docs/quality.md has the out-of-fold figures). Refit after changing a feature.
+_FITTED = {  # kind: (bias, weights in the order of FEATURES)
+    "amount": (-2.33, (0.54, 1.43, 0.00, 0.00, -2.71, 0.00, -0.19, 2.36, 0.00, 1.64, -0.99, 1.92)),
+    "date": (-1.06, (1.22, 2.05, 0.00, 0.00, -3.56, 0.00, -0.15, 1.65, 0.00, 0.82, -2.45, -0.23)),
+    "id": (0.54, (0.23, 3.37, 0.49, 0.00, -2.07, 0.00, -0.24, 1.40, 0.00, 0.85, -1.54, -0.49)),
+    "text": (0.94, (0.54, 2.53, -0.15, 0.00, -2.78, 0.00, 0.61, 0.00, 0.00, -0.41, 0.00, -0.38)),
+    "item": (1.20, (0.75, 0.91, 0.00, 0.00, -1.25, 0.00, -0.65, 0.00, 2.88, 1.73, -1.18, -1.12)),
 }  # fmt: skip
+# Evidence the calibration documents never show (no hidden text, no form fields in the
+# eval sets) gets a set weight: a value found only in hidden text counts as not found (it
+# is how prompt injections answer), a form field's value as an exact, labelled one.
+_UNSEEN = {"hidden_only": -3.0, "form_field": 3.0}
+MODEL: dict[str, tuple[float, dict[str, float]]] = {
+    kind: (bias, {**dict(zip(FEATURES, weights, strict=True)), **_UNSEEN})
+    for kind, (bias, weights) in _FITTED.items()
+}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 _ITEM = re.compile(r"\[\d+\]")
 
