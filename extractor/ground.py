@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import unicodedata
@@ -255,6 +256,8 @@ def _fold_char(ch: str) -> str:
 
 
 def _view(text: str, *, compact: bool) -> _View:
+    if text.isascii():
+        return _ascii_view(text, compact=compact)
     chars: list[str] = []
     index: list[int] = []
     spaced = True  # leading whitespace is dropped, runs of it collapse to one space
@@ -271,11 +274,32 @@ def _view(text: str, *, compact: bool) -> _View:
     return _View("".join(chars), tuple(index))
 
 
+def _ascii_view(text: str, *, compact: bool) -> _View:
+    """:func:`_view` for ASCII text, where folding is lower-casing one character for one
+    (most pages; the general path folds each character through NFKC)."""
+    lower = text.lower()
+    index = [
+        i for i, ch in enumerate(lower)
+        if not ch.isspace() or not (compact or i == 0 or lower[i - 1].isspace())
+    ]  # fmt: skip
+    folded = "".join(" " if lower[i].isspace() else lower[i] for i in index)
+    if folded.startswith(" "):  # leading whitespace is dropped, as on the general path
+        folded, index = folded[1:], index[1:]
+    return _View(folded, tuple(index))
+
+
 def _width(ch: str) -> float:
     """Rough glyph width in ems (Helvetica-like), to place a span inside its run's box."""
     if ch.isspace() or ch in "iljIftr.,:;'|!()[]-/·":
         return 0.29
     return 0.85 if ch in "mwMW@%" else 0.556 if ch.isdigit() else 0.68 if ch.isupper() else 0.52
+
+
+@functools.lru_cache(maxsize=4096)
+def _edges(text: str) -> tuple[float, ...]:
+    """Where each character of a run starts, in ems (the last entry: the run's width);
+    cached, as a page's runs are measured once for all the values found in them."""
+    return tuple(itertools.accumulate((_width(c) for c in text), initial=0.0))
 
 
 def _span_box(t: _Text, start: int, end: int) -> Box | None:
@@ -288,10 +312,10 @@ def _span_box(t: _Text, start: int, end: int) -> Box | None:
             spans[k] = (min(lo, off), max(hi, off + 1))
     boxes = []
     for k, (lo, hi) in spans.items():
-        widths = [_width(c) for c in t.runs[k].text]
-        total = sum(widths) or 1.0
+        edges = _edges(t.runs[k].text)
+        total = edges[-1] or 1.0
         x0, top, x1, bottom = t.runs[k].box
-        a, b = sum(widths[:lo]) / total, sum(widths[:hi]) / total
+        a, b = edges[lo] / total, edges[hi] / total
         boxes.append((x0 + (x1 - x0) * a, top, x0 + (x1 - x0) * b, bottom))
     x0s, tops, x1s, bottoms = zip(*boxes, strict=True)
     return min(x0s), min(tops), max(x1s), max(bottoms)

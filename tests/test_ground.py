@@ -425,3 +425,32 @@ def test_docstring_example_runs() -> None:
 
     result = doctest.testmod(extractor.ground)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_the_ascii_fast_path_folds_as_the_general_path_does() -> None:
+    """Pages in ASCII skip per-character NFKC folding; the view must not change."""
+    import random
+    import string
+
+    from extractor.ground import _fold_char, _view
+
+    def general(text: str, compact: bool) -> tuple[str, tuple[int, ...]]:
+        chars: list[str] = []
+        index: list[int] = []
+        spaced = True
+        for i, ch in enumerate(text):
+            for c in _fold_char(ch):
+                if c == " " and (compact or spaced):
+                    continue
+                spaced = c == " "
+                chars.append(c)
+                index.append(i)
+        return "".join(chars), tuple(index)
+
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + " \n\t.,-"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for compact in (False, True):
+            view = _view(text, compact=compact)
+            assert (view.text, view.index) == general(text, compact), (text, compact)
