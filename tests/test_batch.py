@@ -236,3 +236,35 @@ def test_submit_with_max_cost_leaves_out_what_would_pass_the_cap(
         assert 0 < len(lines) < 10
         code, output = _submit("mistral", folder, out, server.base_url, "--max-cost", "0")
         assert code == 2 and "not collected yet" in output  # one open batch per output
+
+
+def test_a_failed_batch_goes_live_only_when_asked(protocol: str, tmp_path: Path) -> None:
+    count = 4
+    folder, out = _folder(tmp_path, count), tmp_path / "out" / "r.jsonl"
+    with ScriptedServer(responder=Model(), batch_protocol=protocol) as server:
+        code, output = _submit(protocol, folder, out, server.base_url)
+        assert code == 0, output
+        server.batches.fail()
+        code, output = _cli("batch", "collect", str(out))
+        assert code == 2 and "--live" in output and "full price" in output
+        assert server.calls == 0, "nothing is paid for without --live"
+        code, output = _cli("batch", "collect", str(out), "--live")
+        assert code == 0, output
+        assert server.calls == count
+    assert sorted(r[2] for r in _ledger(out)) == ["live"] * count
+
+
+def test_collect_stops_its_live_calls_at_max_cost(protocol: str, tmp_path: Path) -> None:
+    count = 6
+    folder, out = _folder(tmp_path, count), tmp_path / "out" / "r.jsonl"
+    price_in, price_out = PRICES[PROTOCOLS[protocol][1]]
+    one = (1000 * price_in + 100 * price_out) / 1e6  # a live call's price
+    with ScriptedServer(responder=Model(), batch_protocol=protocol) as server:
+        code, output = _submit(protocol, folder, out, server.base_url)
+        assert code == 0, output
+        server.batches.fail()
+        cap = 2.5 * one
+        code, output = _cli("batch", "collect", str(out), "--live", "--max-cost", f"{cap:.8f}")
+        assert code == 3 and "budget_exceeded" in output
+        spent = sum(r[5] for r in _ledger(out))
+        assert 1 <= server.calls < count and spent <= cap + 1e-12

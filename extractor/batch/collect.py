@@ -23,9 +23,10 @@ import orjson
 from extractor.api import iterate_in_thread, run_indexed
 from extractor.batch.protocols import BatchInfo, client_for
 from extractor.batch.state import COLLECTED_STATUS, Item, LedgerRow, State
+from extractor.budget import Budget
 from extractor.errors import ConfigError
 from extractor.export import Format, write_records
-from extractor.jobs import JobSummary, fingerprint_for, store_path_for
+from extractor.jobs import JobSummary, file_mode, fingerprint_for, store_path_for
 from extractor.providers.base import Completion
 from extractor.providers.pricing import batch_cost_of, cost_of
 from extractor.result import Result
@@ -130,8 +131,22 @@ def _stored_fingerprint(path: Path) -> str:
     return str(row[0]) if row else ""
 
 
-def collect(output: Path, fmt: Format, *, on_result: Any = None) -> Collected:
-    """Collect the latest batch of ``output`` once it is finished; see the module doc."""
+def collect(
+    output: Path,
+    fmt: Format,
+    *,
+    on_result: Any = None,
+    max_cost: float | None = None,
+    live: bool = False,
+) -> Collected:
+    """Collect the latest batch of ``output`` once it is finished; see the module doc.
+
+    ``max_cost`` caps what the job may cost in all (the batch's answers and the live calls
+    that repair or replace them): no document starts live once it could pass the cap, and
+    :class:`~extractor.budget.BudgetExceeded` is raised after what finished is committed.
+    A batch the provider *failed* would send every document live at full price: that
+    needs ``live``.
+    """
     state, batch, client, spec, settings, provider = open_batch(output)
     try:
         info = client.retrieve(batch.id)
@@ -139,7 +154,14 @@ def collect(output: Path, fmt: Format, *, on_result: Any = None) -> Collected:
             state.set_status(batch.id, info.status)
         if not info.finished:
             return Collected(info, collected=False)
+        if not info.collectable and not live:
+            raise ConfigError(
+                f"batch {info.id} is {info.status}: no answer came back, so collecting would "
+                "send every document live at the full price; pass --live to do that"
+            )
         answers = client.answers(info) if info.collectable else {}
+        if max_cost is not None:
+            settings = settings.with_options(max_cost=max_cost)
         summary = _commit_all(
             state, batch, spec, settings, provider, answers, output, fmt, on_result
         )
@@ -162,7 +184,13 @@ def _commit_all(
         primed = PrimedProvider(provider, _by_body(items, answers))
         by_index = {item.index: item for item in items}
         todo = [(item.index, Path(item.source)) for item in items]
-        results = iterate_in_thread(lambda: run_indexed(todo, spec, settings, primed), primed)
+        budget = None
+        if settings.max_cost is not None:
+            budget = Budget(settings.max_cost, spent=store.committed_cost(),
+                            finished=sum(store.counts().values()))  # fmt: skip
+        results = iterate_in_thread(
+            lambda: run_indexed(todo, spec, settings, primed, budget=budget), primed
+        )
         try:
             for result in results:
                 item = by_index[result.index]
@@ -176,7 +204,10 @@ def _commit_all(
         finally:
             results.close()
             summary.counts = store.counts()
-            summary.written = write_records(store.records, output, fmt)
+            summary.written = write_records(
+                store.records, output, fmt, mode=file_mode(path), model=spec.model
+            )
+            store.note_exports(summary.written)
     return summary
 
 

@@ -157,6 +157,15 @@ def status_command(output: Annotated[Path, typer.Argument(help="The job's output
 def collect_command(
     output: Annotated[Path, typer.Argument(help="The job's output.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, json or csv.")] = "jsonl",
+    max_cost: opt.MaxCost = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="When the provider failed the whole batch, send every document live at "
+            "the full price instead of stopping.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Download the batch's answers and commit one record per document; then write OUT.
@@ -164,15 +173,20 @@ def collect_command(
     Answers are validated as live ones are; invalid ones are repaired live, at the normal
     price (the cost ledger in OUT.db marks each call batch or live).
 
-    Run it again after a crash: it commits only what is missing. Exit code 0 when every
-    document succeeded, 1 when some failed, 2 on an error, 4 when the batch is not
-    finished yet.
+    Run it again after a crash: it commits only what is missing. --max-cost caps the job
+    (batch answers and live calls together). Exit code 0 when every document succeeded,
+    1 when some failed, 2 on an error (or a failed batch without --live), 3 when
+    --max-cost stopped it, 4 when the batch is not finished yet.
     """
     console = _console(quiet)
     from extractor.batch import collect
+    from extractor.budget import BudgetExceeded
 
     try:
-        done = collect(output, fmt)  # type: ignore[arg-type]
+        done = collect(output, fmt, max_cost=max_cost, live=live)  # type: ignore[arg-type]
+    except BudgetExceeded as exc:
+        typer.echo(f"{exc.code}: {exc}", err=True)
+        raise typer.Exit(3) from None
     except (ConfigError, ProviderError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, ConfigError | AuthError) else 1) from None

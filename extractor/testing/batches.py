@@ -111,6 +111,16 @@ class BatchService:
             if job.status in (self._queued, self._running):
                 self._run(job)
 
+    def fail(self, batch_id: str | None = None) -> None:
+        """Fail the batch (default: every queued one) with no answers, as a provider does
+        when its input is refused or its workers give up."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if batch_id in (None, j.id)]
+            for job in jobs:
+                if job.status in (self._queued, self._running):
+                    job.errors.append({"code": "server_error", "message": "batch failed"})
+                    job.status = "failed" if self.protocol == "openai" else "FAILED"
+
     # -- routing --------------------------------------------------------------------------
 
     def route(self, request: RecordedRequest, path: str) -> Reply | None:
