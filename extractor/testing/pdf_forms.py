@@ -380,7 +380,9 @@ class AcroForm:
         dictionary = (
             f"/Type /XObject /Subtype /Form /BBox [0 0 {num(box[2])} {num(box[3])}] {resources}"
         )
-        return self.writer.add_stream(scratch.content(), dictionary.encode("latin-1"))
+        return self.writer.add_stream(
+            scratch.content(), dictionary.encode("latin-1"), compress=self.writer.compress
+        )
 
     def _flat(
         self, page: PdfPage, box: FieldBox, options: FieldOptions, draw: _Draw | None
