@@ -93,7 +93,8 @@ def test_check_boxes_have_on_and_off_appearances_and_an_export_value() -> None:
     assert (news.checked, news.value, news.label) == (True, "Yes", "Newsletter")
     assert (photos.checked, photos.value, photos.label) == (False, None, "Photos")
     assert photos.widgets[0].export_value == "Agreed"
-    assert located_values(news) == ((True, news.box), ("Yes", news.box))
+    assert located_values(news) == ((True, news.box), ("Yes", news.box), ("Newsletter", news.box))
+    assert located_values(photos) == ((False, photos.box),)  # an empty box says only no
     data = pdf.to_bytes()
     assert ink(data, ticked) > 20 and ink(data, empty) == 0
     assert b"/AS /Yes" in data and b"/AS /Off" in data
