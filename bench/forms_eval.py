@@ -4,17 +4,19 @@
     .venv/bin/python bench/forms_eval.py local --limit 2     # the first 2 of each layout
 
 Writes the set with its scans (``fixtures/make_forms.py --scans``) into ``--out`` (default
-``out/forms``), then runs ``extractor extract … --truth …`` once per variant (fillable,
+``out/forms``), then runs ``extractor extract`` on each document of each variant (fillable,
 flattened, scanned) and schema (``form`` for the membership and application layouts,
 ``key_values`` for the claims), plus the real fillable files of issue 14 from
 ``../shared/corpus/pdf-malformed`` with their truth (fillable only). Every run is a real
-CLI process; its report is the ``.eval.json`` it writes beside the records.
+CLI process, one per document; ``extractor eval`` then scores each run's records.
 
 - ``oracle``: the model is `extractor.testing.TruthModel` behind a `ScriptedServer` on
-  127.0.0.1. It knows every document's truth but answers a value only when the request
-  shows it (a yes/no answer always), so what it misses is what the pipeline did not send.
-  It finds a request's document by the truth whose values the request shows most, and
-  reads text only (``--mode text``), as the embedded model does: scans go through OCR.
+  127.0.0.1. It knows the document's truth but answers a value only when the request
+  shows it (a yes/no answer always), so what it misses is what the pipeline did not
+  send. TruthModel answers a list item whole once its first text is shown; here a
+  key_values item's value is also looked for (:func:`shown_only`), so a form's values
+  are not answered from its printed labels. It reads text only (``--mode text``), as
+  the embedded model does: scans go through OCR.
 - ``local``: ``--provider local``, the embedded model, offline (slow: run a subset).
 
 Prints a markdown table per run and writes ``bench/results/forms_eval-MODE.json``.
@@ -27,7 +29,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from _common import ROOT, write_result
 from extractor.evaluate import load_truth
 from extractor.ground import ground
 from extractor.pages import Page
-from extractor.testing import RecordedRequest, ScriptedServer, TruthModel
+from extractor.testing import RecordedRequest, Reply, ScriptedServer, TruthModel
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import make_forms
@@ -46,31 +48,25 @@ GROUPS = (("form", ("membership", "application")), ("key_values", ("claim",)))
 EXTRACTOR = ROOT / ".venv" / "bin" / "extractor"
 
 
-def picker(truths: Mapping[str, dict[str, Any]]) -> Callable[[RecordedRequest], dict[str, Any]]:
-    """The truth of the document a request carries: the one whose text values it shows most."""
+def shown_only(truth: dict[str, Any]) -> Callable[[RecordedRequest], Reply]:
+    """TruthModel, but a list item's ``value`` only where the request shows it."""
 
-    def strings(node: Any) -> list[str]:
-        if isinstance(node, dict):
-            return [s for v in node.values() for s in strings(v)]
-        if isinstance(node, list):
-            return [s for v in node for s in strings(v)]
-        return [node] if isinstance(node, str) and len(node) >= 4 else []
-
-    wanted = {stem: strings(truth) for stem, truth in truths.items()}
-
-    def pick(request: RecordedRequest) -> dict[str, Any]:
+    def respond(request: RecordedRequest) -> Reply:
         messages = (request.json or {}).get("messages", [])
         user = next((m["content"] for m in messages if m.get("role") == "user"), "")
         text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user)
         page = [Page(1, 0, 0, text=text, text_source="plain")]
+        items = truth.get("fields")
+        if not isinstance(items, list):
+            return TruthModel(truth)(request)
+        values = {str(i): item["value"] for i, item in enumerate(items) if item["value"]}
+        found = ground(values, page)
+        seen = [{**item, "value": item["value"] if found.get(str(i)) and
+                 found[str(i)].status != "not_found" else None}
+                for i, item in enumerate(items)]  # fmt: skip
+        return TruthModel({**truth, "fields": seen})(request)
 
-        def shown(stem: str) -> int:
-            found = ground({str(i): v for i, v in enumerate(wanted[stem])}, page)
-            return sum(g.status != "not_found" for g in found.values())
-
-        return truths[max(sorted(truths), key=shown)]
-
-    return pick
+    return respond
 
 
 def documents(folder: Path, layouts: tuple[str, ...], limit: int | None) -> list[Path]:
@@ -81,17 +77,35 @@ def documents(folder: Path, layouts: tuple[str, ...], limit: int | None) -> list
     return found
 
 
-def run(paths: list[Path], schema: str, truth: Path, output: Path, model: list[str]) -> dict:
-    command = [str(EXTRACTOR), "extract", *map(str, paths), "-s",
-               schema, "-o", str(output), "--truth", str(truth), "--fresh", *model]  # fmt: skip
+def run(paths: list[Path], schema: str, truth: Path, output: Path, model: list[str],
+        server: ScriptedServer | None) -> dict[str, Any]:  # fmt: skip
+    """One ``extractor extract`` per document (the oracle is told that document's truth),
+    then ``extractor eval`` over their records."""
+    truths = load_truth(truth)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    records = []
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    report = json.loads(output.with_name(output.name + ".eval.json").read_text())
-    report["wall_s"] = round(time.monotonic() - started, 1)
-    report["command"] = " ".join(command[1:])
+    for path in paths:
+        if server is not None:
+            server.responder = shown_only(truths[path.stem])
+        one = output.with_name(f"{output.stem}-{path.stem}.jsonl")
+        _cli(["extract", str(path), "-s", schema, "-o", str(one), "--fresh", *model], ok=(0, 1))
+        records.append(one.read_text())
+    wall = time.monotonic() - started
+    output.write_text("".join(records))
+    report_path = output.with_name(output.name + ".eval.json")
+    _cli(["eval", str(output), "--truth", str(truth), "--skip-missing", "--json",
+          str(report_path)], ok=(0,))  # fmt: skip
+    report: dict[str, Any] = json.loads(report_path.read_text())
+    report["wall_s"] = round(wall, 1)
+    report["command"] = f"extractor extract DOCUMENT -s {schema} {' '.join(model)}"
     return report
+
+
+def _cli(args: list[str], ok: tuple[int, ...]) -> None:
+    done = subprocess.run([str(EXTRACTOR), *args], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode not in ok:
+        raise SystemExit(f"extractor {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def table(name: str, report: dict[str, Any]) -> str:
@@ -140,12 +154,10 @@ def main() -> None:
     try:
         for variant, truth_dir, paths in runs:
             schema = "key_values" if truth_dir == "corpus" else truth_dir
-            if server is not None:
-                server.responder = TruthModel(picker(load_truth(expected / truth_dir)))
             name = f"{variant} {schema}" if variant != "corpus" else "corpus key_values"
             tag = f"{args.mode}{args.tag}"
             output = args.out / "results" / f"{tag}-{variant}-{schema}.jsonl"
-            results[name] = run(paths, schema, expected / truth_dir, output, model)
+            results[name] = run(paths, schema, expected / truth_dir, output, model, server)
     finally:
         if server is not None:
             server.close()
