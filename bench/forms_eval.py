@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, write_result
+from _common import CORPUS, ROOT, write_result
 
 from extractor.evaluate import load_truth
 from extractor.ground import ground
@@ -43,7 +43,6 @@ from extractor.testing import RecordedRequest, Reply, ScriptedServer, TruthModel
 sys.path.insert(0, str(ROOT / "fixtures"))
 import make_forms
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "pdf-malformed"
 GROUPS = (("form", ("membership", "application")), ("key_values", ("claim",)))
 EXTRACTOR = ROOT / ".venv" / "bin" / "extractor"
 
@@ -148,8 +147,9 @@ def main() -> None:
              else ["--provider", "local"])  # fmt: skip
     runs = [(variant, schema, documents(args.out / variant, layouts, args.limit))
             for variant in args.variants.split(",") for schema, layouts in GROUPS]  # fmt: skip
-    if "fillable" in args.variants and CORPUS.is_dir():
-        runs.append(("corpus", "corpus", [CORPUS / name for name in make_forms.CORPUS]))
+    corpus = [CORPUS / name for name in make_forms.CORPUS if (CORPUS / name).exists()]
+    if "fillable" in args.variants and corpus:
+        runs.append(("corpus", "corpus", corpus))
     results = {}
     try:
         for variant, truth_dir, paths in runs:

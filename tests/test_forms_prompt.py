@@ -28,8 +28,7 @@ TYPED: FieldBox = (200, 88, 200, 18)
 
 
 def pages_of(data: bytes | Path, **options: object) -> list[Page]:
-    source = data if isinstance(data, Path) else data
-    return read_pages(load(source), PageOptions(**options))  # type: ignore[arg-type]
+    return read_pages(load(data), PageOptions(**options))  # type: ignore[arg-type]
 
 
 def user_text(pages: list[Page]) -> str:
