@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import pickle
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from extractor import extract
 from extractor.forms import render_fields
 from extractor.ground import ground
 from extractor.load import load
@@ -18,8 +20,10 @@ from extractor.pages import Page, read_pages
 from extractor.prompt import build_messages, estimate_tokens, page_text
 from extractor.schema import load_schema
 from extractor.settings import Mode, PageOptions
+from extractor.testing import Reply, ScriptedServer
 from extractor.testing.pdf import LETTER, PdfWriter
 from extractor.testing.pdf_forms import AcroForm, FieldBox, FieldOptions
+from schemas import Invoice
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERSHIP = ROOT / "fixtures" / "forms" / "fillable" / "membership_03.pdf"
@@ -163,3 +167,29 @@ def test_a_date_in_a_field_is_found_in_its_printed_form() -> None:
     day, month, year = (dob.value or "").split("/")
     found = ground({"date_of_birth": f"{year}-{month}-{day}"}, [page])["date_of_birth"]
     assert (found.status, found.text, found.box) == ("form_field", dob.value, dob.box)
+
+
+def test_a_misprinted_iban_typed_into_a_field_is_not_sent_back() -> None:
+    # An as_printed rule (a checksum) that fails on a value the form holds as answered:
+    # the person typed it wrong, and asking the model again cannot help.
+    misprinted = "DE12500105170648489891"  # one digit off: mod 97 fails
+    pdf = PdfWriter()
+    page = pdf.page(*LETTER)
+    for number, line in enumerate(["ACME GmbH, Hauptstr. 1, 20457 Hamburg",
+                                   "Invoice RE-77  Date 15.03.2024",
+                                   "Net 100,00 EUR  VAT 19,00 EUR  Total 119,00 EUR"]):  # fmt: skip
+        page.text(56, 80 + 20 * number, line)
+    page.text(56, 160, "IBAN:")
+    AcroForm(pdf).text(page, "iban", (100, 148, 220, 16), misprinted)
+    answer = json.dumps({
+        "invoice_number": "RE-77", "invoice_date": "2024-03-15", "seller_name": "ACME GmbH",
+        "currency": "EUR", "net_amount": 100.0, "tax_amount": 19.0, "total_amount": 119.0,
+        "iban": misprinted,
+    })  # fmt: skip
+    with ScriptedServer([Reply.chat(answer) for _ in range(3)]) as server:
+        result = extract(pdf.to_bytes(), Invoice, base_url=server.base_url, model="m", retries=0)
+        calls = server.calls
+    assert result.status == "ok", result.error
+    assert result.grounding["iban"]["status"] == "form_field"
+    assert calls == 1, "the form holds this IBAN: asking again cannot help"
+    assert {c["name"]: c["status"] for c in result.checks}["iban_is_valid"] == "failed"
