@@ -193,3 +193,18 @@ def test_a_misprinted_iban_typed_into_a_field_is_not_sent_back() -> None:
     assert result.grounding["iban"]["status"] == "form_field"
     assert calls == 1, "the form holds this IBAN: asking again cannot help"
     assert {c["name"]: c["status"] for c in result.checks}["iban_is_valid"] == "failed"
+
+
+def test_among_fields_holding_the_same_value_the_one_labelled_for_the_key_wins() -> None:
+    # No tax: the subtotal and the total hold the same amount. The total_amount stands in
+    # the field labelled "Total", although "Subtotal" comes first on the page.
+    pdf = PdfWriter()
+    page = pdf.page(*LETTER)
+    form = AcroForm(pdf)
+    for y, label, name in ((100, "Subtotal", "sub"), (130, "Total", "total")):
+        page.text(72, y, label)
+        form.text(page, name, (200, y - 12, 120, 16), "119.00")
+    pages = pages_of(pdf.to_bytes(), mode="text")
+    boxes = {f.name: f.box for f in pages[0].fields}
+    found = ground({"total_amount": 119.0}, pages)["total_amount"]
+    assert (found.status, found.box) == ("form_field", boxes["total"])
