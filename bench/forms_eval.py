@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "fixtures"))
 import make_forms
 
 GROUPS = (("form", ("membership", "application")), ("key_values", ("claim",)))
-EXTRACTOR = ROOT / ".venv" / "bin" / "extractor"
+EXTRACTOR = Path(sys.executable).parent / "extractor"  # the CLI of this interpreter
 
 
 def shown_only(truth: dict[str, Any]) -> Callable[[RecordedRequest], Reply]:
