@@ -42,7 +42,7 @@ __all__ = [
     "to_repair",
 ]
 
-_PRINTED = ("exact", "normalized")
+_PRINTED = ("exact", "normalized", "form_field")  # stands in the document as answered
 _CHECKED: dict[tuple[type[BaseModel], bool, bool], type[BaseModel]] = {}
 
 

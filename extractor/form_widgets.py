@@ -83,7 +83,9 @@ def _widget(
     pdfium_c.FPDFAnnot_GetRect(annot, rect)
     box = mapper.box(rect.left, rect.bottom, rect.right, rect.top)
     flags = pdfium_c.FPDFAnnot_GetFormFieldFlags(form, annot)
+    # Form software ends the lines of a multi-line value with \r (PDF's own convention).
     value = pdfium_text(pdfium_c.FPDFAnnot_GetFormFieldValue, form, annot)
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
     toggles = kind in ("checkbox", "radio")
     options, selected = _choices(form, annot) if kind in ("combobox", "listbox") else ((), ())
     tooltip = pdfium_text(pdfium_c.FPDFAnnot_GetFormFieldAlternateName, form, annot).strip()

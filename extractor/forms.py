@@ -292,10 +292,12 @@ def xfa_warning(kind: FormType, field_count: int) -> str | None:
 
 
 def field_warnings(fields: Sequence[FormField]) -> tuple[str, ...]:
-    """One warning per page with form fields a reader cannot see (left out of the prompt)."""
+    """One warning per page with filled-in form fields a reader cannot see (left out of
+    the prompt); a hidden field that holds nothing says nothing."""
     warnings = []
-    for number in sorted({f.page for f in fields if f.hidden}):
-        hidden = [f for f in fields if f.page == number and f.hidden]
+    filled = [f for f in fields if f.hidden and (f.value or f.checked or f.signed)]
+    for number in sorted({f.page for f in filled}):
+        hidden = [f for f in filled if f.page == number]
         sample = "; ".join(f"{_short_name(f.name)} ({f.hidden})" for f in hidden)[:120]
         warnings.append(
             f"page {number}: {len(hidden)} hidden form field(s) a reader cannot see: {sample}"
@@ -383,7 +385,8 @@ def located_values(field: FormField) -> tuple[tuple[str | bool, Box], ...]:
 
     - text, combo box: the value, in the field's box;
     - list box: each selected option (and all of them joined), in the field's box;
-    - check box: ``True``/``False`` for its tick, and its export value when ticked;
+    - check box: ``True``/``False`` for its tick, and its export value and its caption
+      when ticked;
     - radio group: the chosen option's caption and export value, in the ticked button's
       box (a ``Literal`` answer matches either);
     - signature: ``True``/``False`` for signed.
@@ -394,8 +397,11 @@ def located_values(field: FormField) -> tuple[tuple[str | bool, Box], ...]:
     if field.kind == "signature":
         return ((bool(field.signed), box),)
     if field.kind == "checkbox" and not field.options:
-        export = [(field.value, box)] if field.value else []
-        return ((bool(field.checked), box), *export)
+        # Ticked, a box says its export value and its caption ("Training" in a row of
+        # interests): a Literal answer naming the caption stands on the box.
+        said = [field.value, field.widgets[0].label if field.widgets else None]
+        shown = [(v, box) for v in dict.fromkeys(said) if v and field.checked]
+        return ((bool(field.checked), box), *shown)
     if field.kind in _TOGGLES:
         ticked = [w for w in field.widgets if w.checked and _option(w) in field.selected]
         found: list[tuple[str | bool, Box]] = []

@@ -13,7 +13,13 @@ looked up in the pages' text runs and gets a :class:`Grounding` with one status:
   their symbols or names (``€``, ``RM``) and back, other case/spacing.
 - ``fuzzy``: text of 4+ characters (not dates or numbers) whose best approximate substring
   has a normalised Levenshtein similarity of at least 0.8.
-- ``hidden_only``: found only in text a reader cannot see; ``not_found``.
+- ``form_field``: the value a form field holds (a fillable PDF), exactly or in a usual
+  form; the box is the field's widget. A value is looked for in the fields first, since
+  a radio button's caption is printed beside every option but ticked in one. A yes/no
+  answer is grounded on a field that says the same and whose name or label matches its
+  key (a check box, a signature, a Yes/No radio group: :mod:`extractor.ground_fields`);
+  other booleans are not grounded.
+- ``hidden_only``: found only in text (or a form field) a reader cannot see; ``not_found``.
 
 Numbers must stand alone: ``12`` is not found inside ``12.03.2024``, ``2.500`` or ``A12``.
 Where a value stands in several places: visible before hidden, exact before normalized, then
@@ -45,6 +51,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ValidationInfo, create_model, model_validator
 
 from extractor import formats, fuzzy
+from extractor.ground_fields import FieldValue, boolean_field, field_values
 from extractor.labels import has_label, label_words
 from extractor.pages import Box, Page, TextRun
 
@@ -57,7 +64,7 @@ __all__ = [
     "require_grounding_feedback",
 ]
 
-Status = Literal["exact", "normalized", "fuzzy", "not_found", "hidden_only"]
+Status = Literal["exact", "normalized", "fuzzy", "form_field", "not_found", "hidden_only"]
 FUZZY_MIN = 0.8
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -98,11 +105,12 @@ class Grounding:
 def field_confidence(grounding: Grounding, *, repaired: bool) -> float:
     """A heuristic confidence for one field from honest signals, not a calibrated probability.
 
-    Exact 0.95, normalized 0.85, fuzzy 0.6 × similarity, hidden only 0.2, not found 0.1;
-    0.1 less when the answer needed a repair round. Use it to rank fields for review.
+    Exact and form field 0.95, normalized 0.85, fuzzy 0.6 × similarity, hidden only 0.2,
+    not found 0.1; 0.1 less when the answer needed a repair round. Use it to rank fields
+    for review.
     """
     base = {"exact": 0.95, "normalized": 0.85, "fuzzy": 0.6 * grounding.similarity,
-            "hidden_only": 0.2, "not_found": 0.1}[grounding.status]  # fmt: skip
+            "form_field": 0.95, "hidden_only": 0.2, "not_found": 0.1}[grounding.status]  # fmt: skip
     return round(min(1.0, max(0.0, base - (0.1 if repaired else 0.0))), 4)
 
 
@@ -151,7 +159,10 @@ def ground(
     ``repaired`` (the answer needed a repair round) lowers every confidence by 0.1.
     """
     texts = [text for page in pages for text in _page_texts(page)]
-    found = [(path, value, _locate(value, texts)) for path, value in _scalars(data, "")]
+    values = field_values(pages)
+    fields = [_field_text(i, v) for i, v in enumerate(values, 1) if isinstance(v.value, str)]
+    found = [(path, value, _locate_with_fields(value, texts, fields))
+             for path, value in _scalars(data, "")]  # fmt: skip
     anchors: dict[str, _Match] = {}  # per parent object: its longest value found in one place
     for path, _, matches in found:
         if len(matches) == 1 and matches[0].visible and matches[0].box and _parent(path):
@@ -159,23 +170,35 @@ def ground(
             if old is None or len(matches[0].text) > len(old.text):
                 anchors[_parent(path)] = matches[0]
     result: dict[str, Grounding] = {}
-    taken: dict[str, set[tuple[int, int]]] = {}  # places the siblings already stand on
+    taken: dict[str, set[tuple[int, int, int]]] = {}  # places the siblings already stand on
     by_place = {(t.page, t.visible): t for t in texts}
+    titles = {i: v.field.title for i, v in enumerate(values, 1)}
     for path, value, matches in found:
         parent = _parent(path)
         used = taken.setdefault(parent, set()) if parent else set()
         words = () if parent else label_words(path)
-        labelled = {id(m) for m in matches if words and _labelled(m, by_place, words)}
+        labelled = {id(m) for m in matches if words and _labelled(m, by_place, titles, words)}
         best = _choose(matches, anchors.get(parent), used, labelled)
         if best is None:
             g = Grounding(value, "not_found")
         else:
-            used.add((best.page, best.start))
-            status: Status = _TIERS[best.tier] if best.visible else "hidden_only"
-            g = Grounding(value, status, best.page, best.text, best.box, len(matches),
+            used.add((best.page, best.source, best.start))
+            g = Grounding(value, _status(best), best.page, best.text, best.box, len(matches),
                           best.similarity)  # fmt: skip
         result[path] = replace(g, confidence=field_confidence(g, repaired=repaired))
+    for path, answer in _booleans(data, "") if values else ():
+        on = boolean_field(path, answer, values)
+        if on is not None:
+            g = Grounding(answer, "form_field" if on.visible else "hidden_only", on.page,
+                          on.shown, on.box, 1, 1.0)  # fmt: skip
+            result[path] = replace(g, confidence=field_confidence(g, repaired=repaired))
     return result
+
+
+def _status(match: _Match) -> Status:
+    if not match.visible:
+        return "hidden_only"
+    return "form_field" if match.source and match.tier < 2 else _TIERS[match.tier]
 
 
 def _scalars(node: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -186,6 +209,17 @@ def _scalars(node: Any, path: str) -> Iterator[tuple[str, Any]]:
         for index, child in enumerate(node):
             yield from _scalars(child, f"{path}[{index}]")
     elif node is not None and not isinstance(node, bool) and str(node).strip():
+        yield path, node
+
+
+def _booleans(node: Any, path: str) -> Iterator[tuple[str, bool]]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _booleans(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for index, child in enumerate(node):
+            yield from _booleans(child, f"{path}[{index}]")
+    elif isinstance(node, bool):
         yield path, node
 
 
@@ -214,6 +248,7 @@ class _Text:
     where: tuple[tuple[int, int], ...]  # (run, offset) per character; run -1 for separators
     folded: _View  # NFKC, case-folded, dashes unified, whitespace collapsed
     compact: _View  # folded without any whitespace
+    source: int = 0  # 0: the page's text; k > 0: the value of the k-th form field
 
 
 def _page_texts(page: Page) -> Iterator[_Text]:
@@ -238,6 +273,12 @@ def _join(page: int, visible: bool, boxed: bool, runs: tuple[TextRun, ...]) -> _
     text = "".join(chars)
     return _Text(page, visible, boxed, runs, text, tuple(where), _view(text, compact=False),
                  _view(text, compact=True))  # fmt: skip
+
+
+def _field_text(source: int, value: FieldValue) -> _Text:
+    """A form field's value as a text of its own, its box the field's widget."""
+    text = _join(value.page, value.visible, True, (TextRun(str(value.value), value.box),))
+    return replace(text, source=source)
 
 
 def _same_line(a: Box, b: Box) -> bool:
@@ -391,6 +432,7 @@ class _Match:
     text: str
     box: Box | None
     similarity: float = 1.0
+    source: int = 0  # as _Text.source
 
 
 def _glued(a: str, b: str, strict: bool) -> bool:
@@ -420,9 +462,27 @@ def _find(t: _Text, needle: _Needle) -> Iterator[_Match]:
     while i >= 0:
         start, end = (i, i + size) if not view else (view.index[i], view.index[i + size - 1] + 1)
         if _clear_edges(t.text, start, end, needle):
-            box = _span_box(t, start, end)
-            yield _Match(needle.tier, t.visible, t.page, start, end, t.text[start:end], box)
+            box = t.runs[0].box if t.source else _span_box(t, start, end)  # a field: its widget
+            yield _Match(needle.tier, t.visible, t.page, start, end, t.text[start:end], box,
+                         source=t.source)  # fmt: skip
         i = hay.find(needle.text, i + 1)
+
+
+def _locate_with_fields(value: Any, texts: list[_Text], fields: list[_Text]) -> list[_Match]:
+    """Where a value stands, best first: a visible form field holding it (exactly or in a
+    usual form), the page's visible text, a visible field holding it approximately, then
+    hidden text and hidden fields."""
+    if not fields:
+        return _locate(value, texts)
+    in_fields = _locate(value, [t for t in fields if t.visible])
+    if in_fields and in_fields[0].tier < 2:
+        return in_fields
+    found = _locate(value, texts)
+    if found and found[0].visible:
+        return found
+    if in_fields:
+        return in_fields
+    return found or _locate(value, [t for t in fields if not t.visible])
 
 
 def _locate(value: Any, texts: list[_Text]) -> list[_Match]:
@@ -432,10 +492,11 @@ def _locate(value: Any, texts: list[_Text]) -> list[_Match]:
     for visible in (True, False):
         chosen = [t for t in texts if t.visible == visible]
         found = sorted((m for t in chosen for n in needles for m in _find(t, n)),
-                       key=lambda m: (m.page, m.start, m.tier))  # fmt: skip
+                       key=lambda m: (m.page, m.source, m.start, m.tier))  # fmt: skip
         places: list[_Match] = []
         for m in found:
-            if places and places[-1].page == m.page and m.start < places[-1].end:
+            last = places[-1] if places else None
+            if last and (last.page, last.source) == (m.page, m.source) and m.start < last.end:
                 places[-1] = min(places[-1], m, key=lambda x: x.tier)
             else:
                 places.append(m)
@@ -447,9 +508,17 @@ def _locate(value: Any, texts: list[_Text]) -> list[_Match]:
     return []
 
 
-def _labelled(m: _Match, by_place: dict[tuple[int, bool], _Text], words: tuple[str, ...]) -> bool:
+def _labelled(
+    m: _Match,
+    by_place: dict[tuple[int, bool], _Text],
+    titles: dict[int, str],
+    words: tuple[str, ...],
+) -> bool:
     """Whether a label naming the field stands before the match on its line, or on the
-    line above (a total where "Total" is printed, not where the same number is a line's)."""
+    line above (a total where "Total" is printed, not where the same number is a line's);
+    for a form field's value, whether the field's label names it."""
+    if m.source:
+        return has_label(titles[m.source], words)
     text = by_place[(m.page, m.visible)].text
     line_start = text.rfind("\n", 0, m.start) + 1
     above_start = text.rfind("\n", 0, max(line_start - 1, 0)) + 1
@@ -467,7 +536,7 @@ def _choose(
 
     def rank(m: _Match) -> tuple[Any, ...]:
         top, left = (m.box[1], m.box[0]) if m.box else (0.0, 0.0)
-        first = ((m.page, m.start) in used, id(m) not in labelled)
+        first = ((m.page, m.source, m.start) in used, id(m) not in labelled)
         if anchor is None or anchor.box is None or m.box is None:
             return (*first, m.tier, m.page, top, left, m.start)
         height = max(anchor.box[3] - anchor.box[1], 1.0)
@@ -486,5 +555,6 @@ def _fuzzy(t: _Text, pattern: str) -> _Match | None:
     if span is None:
         return None
     start, stop = t.folded.index[span.start], t.folded.index[span.end - 1] + 1
-    box = _span_box(t, start, stop)
-    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, span.similarity)
+    box = t.runs[0].box if t.source else _span_box(t, start, stop)
+    return _Match(2, t.visible, t.page, start, stop, t.text[start:stop], box, span.similarity,
+                  t.source)  # fmt: skip

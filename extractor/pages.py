@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from extractor import images
+from extractor import forms, images
 from extractor.errors import CorruptInput, EmptyInput, EncryptedInput, InputTooLarge
 from extractor.load import Document
 from extractor.pdftext import Box, TextRun, read_layer
@@ -52,6 +52,8 @@ class Page:
         runs: text pieces with boxes, for grounding.
         image: the encoded page image, when the model is sent one.
         warnings: what the reader of the record should know about this page.
+        fields: the page's form fields as filled in (fillable PDFs), hidden ones too
+            (the prompt leaves them out), in reading order.
     """
 
     number: int
@@ -62,6 +64,7 @@ class Page:
     runs: tuple[TextRun, ...] = ()
     image: images.EncodedImage | None = None
     warnings: tuple[str, ...] = ()
+    fields: tuple[forms.FormField, ...] = ()
 
 
 def parse_page_range(spec: str | None, count: int) -> list[int]:
@@ -170,12 +173,13 @@ def _pdf_pages(document: Document, options: PageOptions) -> list[Page]:
                 f"{document.source} has {len(numbers)} pages, over the cap of {options.max_pages}",
                 path=document.source,
             )
-        return [_pdf_page(pdf, n, document, options) for n in numbers]
+        pages = [_pdf_page(pdf, n, document, options) for n in numbers]
+        return _with_form_warning(pages, forms.form_type(pdf))
 
 
 def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -> Page:
     try:
-        page = pdf[number - 1]
+        page = forms.open_page(pdf, number - 1)  # with its form fields, when it has any
     except pdfium.PdfiumError as exc:
         raise CorruptInput(
             f"{document.source}: page {number}: {exc}", path=document.source
@@ -188,14 +192,17 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         finally:
             textpage.close()
         layer_text, runs, hidden = layer.text, layer.runs, layer.hidden
-        has_text = _has_real_text(layer_text, options)
-        result = Page(number, width, height, runs=runs)
+        fields = forms.read_page_fields(pdf, page, number)
+        has_text = _has_real_text(layer_text + _field_values(fields), options)
+        result = Page(number, width, height, runs=runs, fields=fields)
         if hidden:
             sample = " ".join(run.text for run in hidden)[:80]
             result = replace(result, warnings=(
                 f"page {number}: {len(hidden)} hidden text run(s) a reader cannot see "
                 f"(invisible, white, tiny or off-page): {sample!r}",
             ))  # fmt: skip
+        if forms.field_warnings(fields):  # hidden fields: left out of the prompt
+            result = replace(result, warnings=(*result.warnings, *forms.field_warnings(fields)))
         if _wants_layer_text(options, has_text):
             result = replace(result, text=layer_text, text_source="layer")
         if _wants_image(options, has_text) or _wants_ocr(options, has_text):
@@ -209,6 +216,19 @@ def _pdf_page(pdf: Any, number: int, document: Document, options: PageOptions) -
         return result
     finally:
         page.close()
+
+
+def _field_values(fields: tuple[forms.FormField, ...]) -> str:
+    """What the visible fields hold: typed values count as the page's text."""
+    return " ".join(f.value for f in fields if f.value and not f.hidden)
+
+
+def _with_form_warning(pages: list[Page], kind: forms.FormType) -> list[Page]:
+    """An XFA form's fields cannot be read: say so on the first page."""
+    warning = forms.xfa_warning(kind, sum(len(p.fields) for p in pages))
+    if warning is None:
+        return pages
+    return [replace(pages[0], warnings=(*pages[0].warnings, warning)), *pages[1:]]
 
 
 def _render(

@@ -4,6 +4,9 @@ The system message (instructions and the field guide) depends only on the schema
 is a stable prefix: providers and llama.cpp can cache it across documents. Pages follow
 in the user message, text and images in page order.
 
+A page of a fillable PDF adds a "Form fields" section after its text (in every mode, an
+image too): the values people typed, ticked and chose live in the fields, not in the text.
+
 A document that does not fit one request (more images than the provider takes, or more
 text than its context) is split into page groups; the runner merges the partial results.
 
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor import maps
+from extractor.forms import render_fields
 from extractor.pages import Page
 from extractor.schema import SchemaSpec
 
@@ -27,14 +31,17 @@ __all__ = [
     "build_messages",
     "document_content",
     "estimate_tokens",
+    "page_text",
     "split_pages",
     "system_prompt",
 ]
 
 # 2: no file name in the prompt; notes for page windows. (Unions shown as unions left
 # the prompt of every schema without one unchanged, so it kept the version: resuming
-# an older run stays possible.)
-PROMPT_VERSION = "2"
+# an older run stays possible.) 3: the "Form fields" section. A fillable form's request
+# changed from one without its values to one with them, so a run made before must not
+# resume with its records of such forms.
+PROMPT_VERSION = "3"
 
 _INSTRUCTIONS = """\
 You extract structured data from documents.
@@ -116,9 +123,20 @@ def _single_kind(prop: dict[str, Any]) -> str:
     return str(kind)
 
 
+def page_text(page: Page) -> str:
+    """The text a page sends: its text, then its "Form fields" section (if it has fields).
+
+    Example:
+        >>> print(page_text(Page(1, 612, 792, text="  Membership form  ")))
+        Membership form
+    """
+    parts = (page.text.strip(), render_fields(page.fields))
+    return "\n\n".join(part for part in parts if part)
+
+
 def estimate_tokens(page: Page) -> int:
     """A cheap token estimate: ~4 characters a token, images as Mistral counts them."""
-    tokens = len(page.text) // 4 + 8
+    tokens = len(page_text(page)) // 4 + 8
     if page.image is not None:
         tokens += page.image.width * page.image.height // 784
     return tokens
@@ -181,10 +199,14 @@ def document_content(pages: Sequence[Page], header: str) -> str | list[dict[str,
         label = f"--- page {page.number}"
         if page.text_source == "ocr":
             label += " (OCR text, may contain recognition errors)"
+        content = page_text(page)
         if page.text:
-            parts.append({"type": "text", "text": f"{label} ---\n{page.text.strip()}"})
+            parts.append({"type": "text", "text": f"{label} ---\n{content}"})
         elif page.image is not None:
-            parts.append({"type": "text", "text": f"{label} (image) ---"})
+            form = f"\n{content}" if content else ""  # the fields of a page sent as an image
+            parts.append({"type": "text", "text": f"{label} (image) ---{form}"})
+        elif content:
+            parts.append({"type": "text", "text": f"{label} ---\n{content}"})
         else:
             parts.append({"type": "text", "text": f"{label}: no readable content ---"})
         if page.image is not None:

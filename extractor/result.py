@@ -138,7 +138,7 @@ class _Record(BaseModel):
         warnings: things a reviewer should know (hidden text, merged page groups …).
         grounding: per value path (``line_items[0].amount``), where it stands in the
             document: page, matched text, box, status (exact, normalized, fuzzy,
-            hidden_only, not_found).
+            form_field, hidden_only, not_found).
         confidence: per value path, a 0–1 score from grounding, repairs and business
             rules, to route doubtful values to review.
         checks: every business rule of the schema on the answer: name, status (passed,

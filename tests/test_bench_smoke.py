@@ -35,6 +35,7 @@ SMOKE: dict[str, tuple[str, bool]] = {
     "client_cpu": ("--copies 1 --repeats 1", False),
     "faults": ("--copies 2 --rate 50 --latency 0.05 --concurrency 4 --repeats 1", False),
     "forms": ("--repeats 1 --dense 5", False),
+    "forms_eval": ("oracle --limit 1 --variants fillable,scanned --out {results}/forms", False),
     "ground_dates": ("--truth {eval}/invoices", False),
     "ground_long": ("--sizes 2000 --repeat 1 --cases found,absent --label smoke", False),
     "local": ("--docs 1 --set receipts", True),

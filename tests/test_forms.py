@@ -12,6 +12,7 @@ import json
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -110,6 +111,7 @@ def test_each_value_is_located_in_the_widget_that_shows_it() -> None:
     assert located_values(fields["checkbox2"]) == (
         (True, fields["checkbox2"].box),
         ("Yes", fields["checkbox2"].box),
+        ("Check Box 2", fields["checkbox2"].box),  # its caption
     )
     assert located_values(fields["checkbox1"]) == ((False, fields["checkbox1"].box),)
     assert located_values(fields["text"]) == (("abc", fields["text"].box),)
@@ -214,7 +216,11 @@ def test_fields_flagged_hidden_are_marked_warned_about_and_not_rendered() -> Non
     hidden = {f.name: f.hidden for f in form.fields if f.hidden}
     # /F 36 (NoView) and /F 2 (Hidden); /F 20 (NoRotate) and /F 0 stay visible.
     assert hidden == {"Text Box 19": "flagged hidden", "Text Box 21": "flagged hidden"}
-    assert form.warnings == (
+    # Both are empty: a hidden field that holds nothing is not worth a warning.
+    assert [f.value for f in form.fields if f.hidden] == [None, None]
+    assert form.warnings == ()
+    filled = [replace(f, value="typed") if f.hidden else f for f in form.fields]
+    assert field_warnings(filled) == (
         "page 7: 2 hidden form field(s) a reader cannot see: "
         "Text Box 19 (flagged hidden); Text Box 21 (flagged hidden)",
     )

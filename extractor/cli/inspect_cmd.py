@@ -78,6 +78,7 @@ def preview_command(
 
     from rich.console import Console
 
+    from extractor.forms import render_fields
     from extractor.prompt import estimate_tokens, split_pages
     from extractor.reading import prepare
 
@@ -106,6 +107,9 @@ def preview_command(
             console.print(
                 shown[:chars] + ("…" if len(shown) > chars else ""), highlight=False, markup=False
             )
+        form = render_fields(page.fields)  # whole: every value the model is sent
+        if form:
+            console.print(form, highlight=False, markup=False)
     groups = split_pages(page_list, max_images=max_images, max_tokens=100_000)
     console.rule()
     console.print(f"~{total:,} tokens in {len(groups)} request(s)")

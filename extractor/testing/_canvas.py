@@ -186,6 +186,7 @@ class PdfPage:
         self.number = writer.reserve()
         self.contents = writer.reserve()
         self.encoded: tuple[bytes, bytes] | None = None
+        self.annots: list[int] = []  # annotation objects (form widgets), as /Annots
         self._writer = writer
 
     def text(

@@ -127,6 +127,9 @@ class PdfWriter:
         self._info = {"Title": title, "Producer": producer}
         self._info_number = self.reserve()
         self._passwords = None if user_password is None else (user_password, owner_password)
+        self.catalog_entries = b""
+        """More catalog entries as raw bytes (``extractor.testing.pdf_forms`` adds
+        ``/AcroForm``)."""
 
     def reserve(self) -> int:
         """A new object number, to be filled with `set_object`."""
@@ -162,6 +165,11 @@ class PdfWriter:
             ).encode()
             self._fonts[font] = (f"F{len(self._fonts) + 1}", self.add_object(body))
         return self._fonts[font][0]
+
+    def font_object(self, font: Font) -> int:
+        """The object number of a base-14 font, adding the font on first use."""
+        self.font(font)
+        return self._fonts[font][1]
 
     def add_jpeg(self, data: bytes, width: int, height: int, *, components: int = 1) -> str:
         """Add JPEG bytes as an image (``/DCTDecode``); returns its name for `PdfPage.image`.
@@ -231,7 +239,9 @@ class PdfWriter:
 
     def _finish(self) -> None:
         kids = " ".join(f"{page.number} 0 R" for page in self.pages)
-        self.set_object(self.catalog, f"<< /Type /Catalog /Pages {self.page_tree} 0 R >>".encode())
+        catalog = f"<< /Type /Catalog /Pages {self.page_tree} 0 R".encode()
+        extra = b" " + self.catalog_entries if self.catalog_entries else b""
+        self.set_object(self.catalog, catalog + extra + b" >>")
         self.set_object(
             self.page_tree, (f"<< /Type /Pages /Kids [{kids}] /Count {len(self.pages)} >>").encode()
         )
@@ -264,6 +274,8 @@ class PdfWriter:
             f"/Resources {resources} /Contents {page.contents} 0 R"
         ).encode()
         extra = b" " + page.extra if page.extra else b""
+        if page.annots:
+            extra += b" /Annots [" + b" ".join(b"%d 0 R" % n for n in page.annots) + b"]"
         self.set_object(page.number, head + extra + b" >>")
         if page.encoded is not None:
             self._objects[page.contents - 1] = _Stream(page.encoded[1], page.encoded[0], False)
