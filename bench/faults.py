@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -95,7 +95,7 @@ class FaultyResponder:
                 self.counts["errors"] += 1
         if failing:
             return Reply(status=500, json={"error": {"message": "upstream"}}, delay=self.latency)
-        shown = json.dumps(request.json["messages"][1]["content"])
+        shown = json.dumps(request.json["messages"])  # the document, whatever its turn
         answer = next((a for number, a in self.answers if number in shown), INVOICE)
         return Reply.chat(answer, delay=self.latency)
 
@@ -168,6 +168,7 @@ def run_instructor(paths: list[Path], base_url: str, args: argparse.Namespace) -
             AsyncOpenAI(base_url=base_url, api_key="x"), mode=instructor.Mode.JSON_SCHEMA
         )
         gate = asyncio.Semaphore(args.concurrency)
+        kinds: Counter[str] = Counter()
 
         async def one(text: str) -> bool:
             async with gate:
@@ -177,10 +178,13 @@ def run_instructor(paths: list[Path], base_url: str, args: argparse.Namespace) -
                         messages=[{"role": "user", "content": text}],
                     )  # fmt: skip
                     return True
-                except Exception:
+                except Exception as exc:
+                    kinds[type(exc).__name__] += 1
                     return False
 
         done = await asyncio.gather(*(one(t) for t in texts))
+        if kinds:
+            print(f"  the plain loop's exceptions: {dict(kinds)}")
         return sum(not ok for ok in done)
 
     return asyncio.run(main())
