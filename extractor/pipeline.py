@@ -183,7 +183,7 @@ class _Job:
             if not lists:
                 raise
             return await self.windowed("the answer was cut at the token limit")
-        if several and _cut_short(value, self.pages, lists):
+        if several and self.provider.acts_on_feedback and _cut_short(value, self.pages, lists):
             return await self.windowed("its lists end before rows on later pages")
         return value
 
@@ -192,7 +192,7 @@ class _Job:
             self.pages, max_images=self.provider.max_images, max_tokens=self.budget
         )
         self.doc.requests += len(groups)
-        rules = len(groups) == 1 and self.provider.repairs_rules
+        rules = len(groups) == 1 and self.provider.acts_on_feedback
         answers = [await self.ask(self.schema, group, rules=rules) for group in groups]
         return answers[0] if len(answers) == 1 else _merged(answers, self.schema, self.doc)
 

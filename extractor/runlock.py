@@ -120,9 +120,8 @@ def _write_holder(fd: int) -> None:
 def _holder(fd: int) -> str:
     try:
         holder = orjson.loads(os.pread(fd, 4096, 0))
-        return (
-            f"process {holder['pid']} on {holder['host']}, started {holder['started']}"
-            + (f" by {holder['command']!r}" if holder.get("command") else "")
+        return f"process {holder['pid']} on {holder['host']}, started {holder['started']}" + (
+            f" by {holder['command']!r}" if holder.get("command") else ""
         )
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"

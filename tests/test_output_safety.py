@@ -203,8 +203,12 @@ def test_the_store_and_the_exports_get_the_same_mode(
 
 @pytest.mark.parametrize(
     ("name", "first_bytes"),
-    [("o.jsonl", b'{"index"'), ("o.json", b"[\n  {"), ("o.csv", b"source,"),
-     ("o.parquet", b"PAR1")],
+    [
+        ("o.jsonl", b'{"index"'),
+        ("o.json", b"[\n  {"),
+        ("o.csv", b"source,"),
+        ("o.parquet", b"PAR1"),
+    ],
 )
 def test_the_format_comes_from_the_extension(
     server: ScriptedServer, docs: Path, tmp_path: Path, name: str, first_bytes: bytes

@@ -81,7 +81,7 @@ def test_engine_ray_writes_the_same_records_as_the_local_engine(tmp_path: Path) 
     assert [_without_latency(r) for r in theirs] == [_without_latency(r) for r in mine]
 
 
-KILLER = '''
+KILLER = """
 import os
 from pathlib import Path
 
@@ -102,7 +102,7 @@ class Receipt(BaseModel):
             MARKER.write_text("killed")
             os._exit(1)
         return value
-'''
+"""
 
 
 def test_a_killed_actor_is_retried_without_a_second_record_or_payment(tmp_path: Path) -> None:

@@ -139,14 +139,16 @@ def test_a_schema_with_no_json_schema_is_refused_when_loaded(
     with pytest.raises(ConfigError):
         extract_many([TEXT], WithCallback, base_url=server.base_url, model="m")
     schema_file = tmp_path / "cb.py"
-    schema_file.write_text(textwrap.dedent("""
+    schema_file.write_text(
+        textwrap.dedent("""
         from typing import Callable
         from pydantic import BaseModel
 
         class Cb(BaseModel):
             total: float
             hook: Callable[[], None]
-    """))
+    """)
+    )
     doc = tmp_path / "a.txt"
     doc.write_bytes(TEXT)
     result = CliRunner().invoke(app, [
@@ -279,20 +281,24 @@ def test_the_prompt_shows_unions_truthfully(server: ScriptedServer) -> None:
 def test_schema_files_import_their_neighbours_and_modules_load_from_the_current_directory(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
-    (tmp_path / "common.py").write_text(textwrap.dedent("""
+    (tmp_path / "common.py").write_text(
+        textwrap.dedent("""
         from pydantic import BaseModel
 
         class Party(BaseModel):
             name: str
-    """))
-    (tmp_path / "po_schema.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (tmp_path / "po_schema.py").write_text(
+        textwrap.dedent("""
         from pydantic import BaseModel
         from common import Party
 
         class PurchaseOrder(BaseModel):
             number: str
             buyer: Party | None
-    """))
+    """)
+    )
     (tmp_path / "doc.txt").write_bytes(TEXT)
     server.responder = lambda _: Reply.chat('{"number": "17", "buyer": {"name": "ACME"}}')
     cli = Path(sys.executable).with_name("extractor")  # the console script users run

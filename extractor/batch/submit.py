@@ -211,4 +211,3 @@ def _item(doc: _Doc) -> Item:
     digest = hashlib.sha256(doc.body).hexdigest() if doc.body is not None else None
     route = "batch" if doc.body is not None else "live"
     return Item(_custom_id(doc), doc.index, doc.source, doc.sha256, doc.key, route, digest)
-

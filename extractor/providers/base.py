@@ -53,9 +53,10 @@ class Provider(Protocol):
         max_concurrency: the most documents worth keeping in flight (None: no cap);
             ``extract_many`` keeps no more than that, whatever ``Settings.concurrency``
             says (the embedded model runs one call at a time).
-        repairs_rules: whether the model can act on a broken business rule's numbers
-            when asked again; when not, failed rules are only recorded (a 135M model
-            cannot do the arithmetic, and each repair costs it half a minute).
+        acts_on_feedback: whether asking again with what was wrong helps: a broken
+            business rule's numbers, a list that stopped before the rows on later pages.
+            When not, failed rules are only recorded and short lists left as they are (a
+            135M model cannot do the arithmetic, and each request costs it half a minute).
     """
 
     name: str
@@ -65,7 +66,7 @@ class Provider(Protocol):
     context_tokens: int
     max_output_tokens: int | None
     max_concurrency: int | None
-    repairs_rules: bool
+    acts_on_feedback: bool
 
     async def complete(
         self, messages: list[dict[str, Any]], schema: SchemaSpec, sampling: Sampling

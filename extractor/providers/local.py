@@ -175,7 +175,7 @@ class LocalProvider:
         self.candidates = candidates
         # The shipped 135M model cannot act on "net + tax = 1468.46, but total is 1.00";
         # a GGUF the user names may well.
-        self.repairs_rules = model is not None
+        self.acts_on_feedback = model is not None
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.model!r}, n_ctx={self.n_ctx})"

@@ -117,7 +117,7 @@ class OpenAICompatible:
     """
 
     max_concurrency: int | None = None
-    repairs_rules = True
+    acts_on_feedback = True
 
     def __init__(
         self,
