@@ -38,8 +38,9 @@ from extractor.settings import PageOptions
 
 __all__ = ["ExampleInput", "examples_from_folder", "steer"]
 
-ExampleInput = tuple[Source, Any]
-"""A document (path or bytes) and its right answer (a dict, a model instance, or JSON)."""
+ExampleInput = tuple[Source, Any] | Example
+"""A document (path or bytes) and its right answer (a dict, a model instance, or JSON), or
+an :class:`~extractor.schema.Example` already read (``spec.examples`` of a steered spec)."""
 
 
 def steer(
@@ -49,7 +50,8 @@ def steer(
     examples: Iterable[ExampleInput] = (),
     options: PageOptions | None = None,
 ) -> SchemaSpec:
-    """``spec`` with ``instructions`` and ``examples`` (read with ``options``).
+    """``spec`` with ``instructions`` and ``examples`` (read with ``options``; an
+    :class:`~extractor.schema.Example` already read is taken as it is).
 
     Raises:
         ConfigError: an example cannot be read, or its answer does not fit the schema.
@@ -58,16 +60,17 @@ def steer(
     if isinstance(examples, str | bytes) or any(not _is_pair(pair) for pair in pairs):
         raise ConfigError("examples are (document, answer) pairs: [(path_or_bytes, dict), …]")
     rendered = tuple(
-        _example(spec, number, document, answer, options or PageOptions())
-        for number, (document, answer) in enumerate(pairs, start=1)
-    )
+        pair if isinstance(pair, Example)
+        else _example(spec, number, pair[0], pair[1], options or PageOptions())
+        for number, pair in enumerate(pairs, start=1)
+    )  # fmt: skip
     text = instructions.strip() if instructions else None
     return replace(spec, instructions=text or spec.instructions,
                    examples=rendered or spec.examples)  # fmt: skip
 
 
 def _is_pair(pair: Any) -> bool:
-    return isinstance(pair, tuple | list) and len(pair) == 2
+    return isinstance(pair, Example) or (isinstance(pair, tuple | list) and len(pair) == 2)
 
 
 def _example(

@@ -32,6 +32,7 @@ import math
 import os
 import tempfile
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,13 @@ import ray.data
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from extractor.budget import Budget, BudgetExceeded
+from extractor.examples import ExampleInput, steer
 from extractor.isolate import PagesWorkerPool
 from extractor.load import Source
 from extractor.pipeline import process
 from extractor.providers import Provider
 from extractor.result import ErrorInfo, Failed
-from extractor.schema import SchemaSpec, load_schema
+from extractor.schema import Example, SchemaSpec, load_schema
 from extractor.settings import Settings
 from extractor.store import RecordStore
 
@@ -156,6 +158,9 @@ class Extract:
             JSON Schema file (a class object would not be picklable by name everywhere).
         options: :class:`~extractor.settings.Settings` fields, flat (``model``,
             ``base_url``, ``mode``, ``dpi`` …); ``concurrency`` is per actor here.
+        instructions: extra guidance for the model, added to the system prompt.
+        examples: worked examples already read (``steer(...).examples``): they travel
+            as they are, so every actor sends what the driver read.
         ledger: the name of the ledger actor (made by :func:`extract_dataset`); None: no
             ledger, so a retried task pays again for what it had finished.
         full_records: add a ``record`` column with the whole record as JSON text.
@@ -166,11 +171,15 @@ class Extract:
         schema: str,
         options: dict[str, Any] | None = None,
         *,
+        instructions: str | None = None,
+        examples: Sequence[Example] = (),
         ledger: str | None = None,
         full_records: bool = False,
     ) -> None:
         self.schema = schema
         self.options = dict(options or {})
+        self.instructions = instructions
+        self.examples = tuple(examples)
         self.ledger = ledger
         self.full_records = full_records
         self._actor: _Actor | None = None
@@ -186,7 +195,8 @@ class Extract:
             from extractor.api import _pages_pool, open_job_provider
             from extractor.jobs import fingerprint_for
 
-            spec = load_schema(self.schema)
+            spec = steer(load_schema(self.schema), instructions=self.instructions,
+                         examples=self.examples)  # fmt: skip
             settings = Settings().with_options(**self.options)
             provider = open_job_provider(settings)
             ledger = ray.get_actor(self.ledger) if self.ledger else None
@@ -309,6 +319,8 @@ def extract_dataset(
     actors: int | None = None,
     batch_size: int = BATCH_SIZE,
     full_records: bool = False,
+    instructions: str | None = None,
+    examples: Iterable[ExampleInput] = (),
     **options: Any,
 ) -> ray.data.Dataset:
     """Extract ``schema`` from every row of ``ds``: one output row per input row.
@@ -322,6 +334,9 @@ def extract_dataset(
         actors: actors in the pool (default: the cluster's CPUs).
         batch_size: documents per ``map_batches`` call.
         full_records: add a ``record`` column (the whole record, JSON text).
+        instructions: extra guidance for the model, added to the system prompt.
+        examples: ``(document, answer)`` pairs sent before each document as worked
+            examples, read once here on the driver (as the provider will be sent them).
         options: :class:`~extractor.settings.Settings` fields, flat. ``concurrency`` is
             the documents in flight over all actors (each actor takes its share), so the
             provider's rate limit is shared as it is by one process. With ``max_cost``,
@@ -335,7 +350,8 @@ def extract_dataset(
     if not ray.is_initialized():
         ray.init(logging_level=logging.WARNING, log_to_driver=False)
     settings = Settings().with_options(**options)
-    load_schema(schema)  # a mistake raises here, on the driver, not in every actor
+    # A mistake raises here, on the driver, not in every actor.
+    spec = _steered(load_schema(schema), settings, instructions, list(examples))
     size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     per_actor = dict(options, concurrency=max(1, math.ceil(settings.concurrency / size)))
     path = Path(ledger) if ledger else Path(tempfile.mkdtemp()) / "ledger.db"
@@ -344,5 +360,26 @@ def extract_dataset(
         Extract, batch_size=batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=size), num_cpus=_ACTOR_CPUS,
         fn_constructor_args=(schema, per_actor),
-        fn_constructor_kwargs={"ledger": name, "full_records": full_records},
+        fn_constructor_kwargs={
+            "ledger": name, "full_records": full_records,
+            "instructions": spec.instructions, "examples": spec.examples,
+        },
     )  # fmt: skip
+
+
+def _steered(
+    spec: SchemaSpec, settings: Settings, instructions: str | None, examples: list[ExampleInput]
+) -> SchemaSpec:
+    """``spec`` with the steering; example documents are read as the provider the actors
+    open will want them (images only for one that sees)."""
+    if all(isinstance(example, Example) for example in examples):
+        return steer(spec, instructions=instructions, examples=examples)
+    from extractor.api import open_job_provider
+    from extractor.pipeline import page_options
+
+    provider = open_job_provider(settings)
+    try:
+        options = page_options(settings, provider)
+    finally:
+        asyncio.run(provider.aclose())
+    return steer(spec, instructions=instructions, examples=examples, options=options)

@@ -53,9 +53,10 @@ def run_ray_job(
     """Run (or resume) a folder job on Ray; the same contract as :func:`~extractor.jobs.run_job`.
 
     ``schema`` is the spec as given (a shipped name or an import path: actors load it
-    themselves); ``provider`` is the driver's, used only for the job fingerprint (each
-    actor opens its own). ``address`` joins a running cluster (``auto``,
-    ``ray://head:10001``); None starts a local Ray instance.
+    themselves, and take ``spec``'s instructions and examples); ``provider`` is the
+    driver's, used only for the job fingerprint (each actor opens its own). ``address``
+    joins a running cluster (``auto``, ``ray://head:10001``); None starts a local Ray
+    instance.
     """
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
@@ -68,7 +69,7 @@ def run_ray_job(
             on_start(summary)
         try:
             if todo:
-                _extract(todo, schema, settings, path, address, summary, on_result)
+                _extract(todo, schema, spec, settings, path, address, summary, on_result)
         finally:
             with RecordStore.open(path, fingerprint) as store:
                 summary.counts = store.counts()
@@ -96,6 +97,7 @@ def _pending(
 def _extract(
     todo: list[dict[str, Any]],
     schema: str,
+    spec: SchemaSpec,
     settings: Settings,
     store_path: Path,
     address: str | None,
@@ -109,7 +111,11 @@ def _extract(
     options.pop("api_key")  # actors take the key from their environment, as the driver did
     ds = ray.data.from_items(todo)
     try:
-        out = extract_dataset(ds, schema, ledger=store_path, full_records=True, **options)
+        # The steering the driver read travels as it is: every actor asks what the job's
+        # fingerprint says it asks.
+        out = extract_dataset(ds, schema, ledger=store_path, full_records=True,
+                              instructions=spec.instructions, examples=spec.examples,
+                              **options)  # fmt: skip
         not_started = 0
         for batch in out.iter_batches(batch_format="numpy", batch_size=None):
             for text in batch["record"]:

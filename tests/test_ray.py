@@ -165,3 +165,44 @@ def test_engine_ray_stops_at_max_cost_and_resumes_with_a_higher_cap(tmp_path: Pa
                                            "--max-cost", "1"])  # fmt: skip
         assert resumed.exit_code == 0, resumed.output
         assert len(out.read_text().splitlines()) == 20 and server.calls == 20
+
+
+STEER = "Totals include the tip."
+SHOT = b"Cafe Nord\nTOTAL 4.20\n"
+SHOT_ANSWER = {"company": "Cafe Nord", "address": None, "date": None, "total": 4.2}
+
+
+def test_engine_ray_sends_the_instructions_and_examples_the_local_engine_sends(
+    tmp_path: Path,
+) -> None:
+    folder, shots = _folder(tmp_path, 6), tmp_path / "shots"
+    shots.mkdir()
+    (shots / "nord.txt").write_bytes(SHOT)
+    (shots / "nord.json").write_text(json.dumps(SHOT_ANSWER))
+    steering = ("--instructions", STEER, "--examples", str(shots))
+    local, remote = tmp_path / "local" / "r.jsonl", tmp_path / "ray" / "r.jsonl"
+    with ScriptedServer(responder=_answer) as server:
+        _extract(folder, local, server.base_url, *steering)
+        _extract(folder, remote, server.base_url, "--engine", "ray", *steering)
+        sent = [request.json["messages"] for request in server.requests]
+        # The library reads (document, answer) pairs on the driver, as extract() does.
+        ds = ray.data.from_items([{"bytes": (folder / "r000.txt").read_bytes(), "name": "x"}])
+        rows = extract_dataset(
+            ds,
+            "receipt",
+            base_url=server.base_url,
+            model="m",
+            instructions=STEER,
+            examples=[(SHOT, SHOT_ANSWER)],
+        ).take_all()
+        library = server.requests[-1].json["messages"]
+    assert len(sent) == 12 and rows[0]["status"] == "ok"
+    for messages in [*sent, library]:
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        assert messages[0]["content"].endswith(STEER) and "Cafe Nord" in messages[1]["content"]
+        assert json.loads(messages[2]["content"]) == SHOT_ANSWER
+    by_document = sorted(json.dumps(m) for m in sent)
+    assert by_document[0::2] == by_document[1::2]  # each document asked alike by both engines
+    mine = [json.loads(line) for line in local.read_text().splitlines()]
+    theirs = [json.loads(line) for line in remote.read_text().splitlines()]
+    assert [_without_latency(r) for r in theirs] == [_without_latency(r) for r in mine]

@@ -150,11 +150,6 @@ def extract_command(
     chosen_format = _format_for(output, fmt)
     if engine not in ("local", "ray"):
         raise typer.BadParameter("choose local or ray", param_hint="--engine")
-    if engine == "ray" and (instructions or examples):
-        # Ray actors load the schema by name; the steering would not travel with it.
-        raise typer.BadParameter(
-            "--instructions and --examples work with --engine local only", param_hint="--engine"
-        )
     given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS}
     try:
         _check_destination(output, chosen_format, paths, truth)
