@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from extractor.formats import CURRENCIES, amount_readings, date_readings
 from extractor.identifiers import find_ibans, find_vat_ids, is_currency_code
-from extractor.labels import has_label, label_words
 
 __all__ = ["Candidates", "find_candidates", "restrict"]
 
@@ -64,41 +63,27 @@ class Candidates:
     vat_ids: tuple[str, ...] = ()
     currencies: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()
-    # The text before each value on its line, and the line above (where labels stand),
-    # for the first place it is printed.
-    context: dict[Any, str] = field(default_factory=dict, compare=False)
 
 
 def find_candidates(text: str) -> Candidates:
     """Every date, number, IBAN, VAT id, currency and number-like token ``text`` prints."""
-    context: dict[Any, str] = {}
     date_matches = [*_NUMERIC_DATE.finditer(text), *_NAMED_DATE.finditer(text)]
     dates = [day.isoformat() for m in date_matches for day in date_readings(m.group())]
-    for m in date_matches:
-        for day in date_readings(m.group()):
-            context.setdefault(day.isoformat(), _before(text, m.start()))
     # Numbers that are part of a printed date are not amounts (15.03.2024 is not 15032024).
     in_dates = {i for m in date_matches if date_readings(m.group()) for i in range(*m.span())}
-    number_matches = [m for m in _NUMBER.finditer(text) if m.start() not in in_dates]
-    numbers = [m.group() for m in number_matches]
+    numbers = [m.group() for m in _NUMBER.finditer(text) if m.start() not in in_dates]
     amounts = [float(n) for token in numbers for n in amount_readings(token)]
-    for m in number_matches:
-        for n in amount_readings(m.group()):
-            context.setdefault(float(n), _before(text, m.start()))
     cents = [float(n) for t in numbers if _CENTS.search(t) for n in amount_readings(t)[:1]]
     currencies = [w for w in re.findall(r"\b[A-Z]{3}\b", text) if is_currency_code(w)]
     currencies += [code for form, code in _SYMBOL_CODES.items() if _prints(text, form)]
-    code_matches = [
-        m
+    codes = [
+        m.group()
         for m in _CODE.finditer(text)
         if any(c.isdigit() for c in m.group())
         and m.start() not in in_dates
         and not _AMOUNT_LIKE.match(m.group())
         and not _GROUPED.match(m.group())
     ]
-    codes = [m.group() for m in code_matches]
-    for m in code_matches:
-        context.setdefault(m.group(), _before(text, m.start()))
     # An identifier usually mixes letters and digits (RE-2024-0815); plain numbers after.
     codes.sort(key=lambda code: not any(c.isalpha() for c in code))
     return Candidates(
@@ -110,18 +95,7 @@ def find_candidates(text: str) -> Candidates:
         vat_ids=_unique(f.value for f in find_vat_ids(text)),
         currencies=_unique(currencies),
         codes=_unique(codes),
-        context=context,
     )
-
-
-def _before(text: str, at: int) -> str:
-    """The line up to ``at``, where a label stands; when nothing precedes the value on
-    its line, the line above (a label over its value)."""
-    start = text.rfind("\n", 0, at) + 1
-    if text[start:at].strip() or not start:
-        return text[start:at]
-    above = text.rfind("\n", 0, start - 1) + 1
-    return text[above : start - 1]
 
 
 def _loose_ibans(text: str) -> list[str]:
@@ -172,7 +146,7 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
         return prop
     values = _values_for(name.lower(), kinds[0], found)
     if values is not None:  # a candidate the schema's own bounds refuse is no candidate
-        values = _labelled_first(name, tuple(v for v in values if _fits(kinds[0], v)), found)
+        values = tuple(v for v in values if _fits(kinds[0], v))
     if values is None or (not values and not nullable):
         return prop
     described = {k: prop[k] for k in ("description",) if k in prop}
@@ -182,16 +156,6 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
     return (
         {**described, "anyOf": [choice, {"type": "null"}]} if nullable else {**described, **choice}
     )
-
-
-def _labelled_first(name: str, values: tuple[Any, ...], found: Candidates) -> tuple[Any, ...]:
-    """The values printed beside a label naming the field first (an invoice date after
-    "Rechnungsdatum", a total after "Gesamtbetrag"), the rest in their order: a small
-    model under a grammar tends to take the first choice it is offered."""
-    words = label_words(name)
-    if not words:
-        return values
-    return tuple(sorted(values, key=lambda v: not has_label(found.context.get(v, ""), words)))
 
 
 def _fits(kind: dict[str, Any], value: Any) -> bool:
