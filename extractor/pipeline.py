@@ -30,6 +30,7 @@ from extractor.schema import SchemaSpec
 from extractor.settings import PageOptions, Sampling, Settings
 from extractor.windows import (
     answer_estimate,
+    drop_repeats,
     header_spec,
     join_lists,
     list_fields,
@@ -238,7 +239,11 @@ class _Job:
             response_model=checked, first_number=len(self.doc.attempts) + 1,
         )  # fmt: skip
         self.doc.attempts.extend(outcome.attempts)
-        return _answer(outcome.value, outcome.error, spec, group, self.settings, self.doc)
+        value = _answer(outcome.value, outcome.error, spec, group, self.settings, self.doc)
+        text = "\n".join(page.text for page in group)
+        value, loops = drop_repeats(value, list_fields(spec.model), text)
+        self.doc.warnings.extend(loops)
+        return value
 
 
 _WINDOW_NOTE = (

@@ -33,6 +33,7 @@ __all__ = [
     "ANSWER_TOKENS_PER_TEXT_TOKEN",
     "amounts_in",
     "answer_estimate",
+    "drop_repeats",
     "header_spec",
     "join_lists",
     "list_fields",
@@ -140,6 +141,53 @@ def join_lists(parts: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
                 items = items[1:]
             joined[name].extend(items)
     return joined
+
+
+def drop_repeats(value: BaseModel, names: Sequence[str], text: str) -> tuple[BaseModel, list[str]]:
+    """``value`` with each run of equal items, one after another in a list, trimmed to as
+    many as ``text`` prints the item (at least one); and a warning for each list trimmed.
+
+    A model caught in a loop repeats an item until its answer's limit (the embedded model
+    gave the same line item 8 times in a row on 30 of 73 eval invoices); an invoice that
+    really bills the same row twice prints it twice. How often an item is printed is how
+    often its longest text (its description, whitespace and case aside) stands in
+    ``text``; an item with no text is left as it is.
+    """
+    printed = " ".join(text.split()).casefold()
+    warnings, trimmed = [], {}
+    for name in names:
+        items = getattr(value, name, None)
+        if not isinstance(items, list) or len(items) < 2:
+            continue
+        kept: list[Any] = []
+        for item in items:
+            run = 1 + _run_before(kept, item)
+            if run > 1 and run > _times_printed(item, printed):
+                continue
+            kept.append(item)
+        if len(kept) < len(items):
+            trimmed[name] = kept
+            warnings.append(
+                f"{name}: {len(items) - len(kept)} repeated item(s) dropped: the same item "
+                "again and again, more often than the pages print it (a model caught in a loop)"
+            )
+    return (value.model_copy(update=trimmed) if trimmed else value), warnings
+
+
+def _run_before(kept: list[Any], item: Any) -> int:
+    """How many items equal to ``item`` end ``kept``."""
+    count = 0
+    while count < len(kept) and kept[-1 - count] == item:
+        count += 1
+    return count
+
+
+def _times_printed(item: Any, printed: str) -> int:
+    texts = [v for v in (item.model_dump() if isinstance(item, BaseModel) else {}).values()
+             if isinstance(v, str) and v.strip()]  # fmt: skip
+    if not texts:
+        return len(printed) + 1  # nothing to count by: never trimmed
+    return max(1, printed.count(" ".join(max(texts, key=len).split()).casefold()))
 
 
 def amounts_in(line: str) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from extractor import extract
 from extractor.providers.openai_compat import OpenAICompatible, Profile
@@ -126,3 +127,36 @@ def test_the_truth_model_answers_only_what_a_request_shows(stem: str) -> None:
     }, 0.0)  # fmt: skip
     answer = json.loads(TruthModel(truth)(request).json["choices"][0]["message"]["content"])
     assert answer == {"line_items": truth["line_items"][:2]}
+
+
+class Row(BaseModel):
+    description: str
+    amount: float
+
+
+class Bill(BaseModel):
+    rows: list[Row]
+
+
+BILL = b"Memory cards 14.50\nShipping 5.00\nShipping 5.00\nTotal 24.50\n"
+
+
+def test_an_item_repeated_beyond_what_the_page_prints_is_a_loop_and_dropped() -> None:
+    card = {"description": "Memory cards", "amount": 14.5}
+    ship = {"description": "Shipping", "amount": 5.0}
+    looped = {"rows": [card] * 8 + [ship] * 3}
+    with ScriptedServer(responder=lambda _: Reply.chat(json.dumps(looped))) as server:
+        result = extract(BILL, Bill, base_url=server.base_url, model="m")
+    assert result.ok, result.error
+    # Printed once and twice: one card, two shipping rows (a row billed twice is kept).
+    assert result.record()["data"]["rows"] == [card, ship, ship]
+    assert any("rows: 8 repeated item(s) dropped" in w for w in result.warnings)
+    assert server.calls == 1  # trimmed, not asked again
+
+
+def test_items_printed_as_often_as_they_are_answered_are_all_kept() -> None:
+    answer = {"rows": [{"description": "Shipping", "amount": 5.0}] * 2}
+    with ScriptedServer(responder=lambda _: Reply.chat(json.dumps(answer))) as server:
+        result = extract(BILL, Bill, base_url=server.base_url, model="m")
+    assert result.ok and result.record()["data"]["rows"] == answer["rows"]
+    assert not any("repeated" in w for w in result.warnings)
