@@ -9,6 +9,12 @@ named like a number or reference, the document's number-like tokens. Free text (
 addresses, descriptions) stays free. A value chosen from candidates is grounded by
 construction; null stays allowed where the schema allows it.
 
+Where some of a field's candidates stand beside a label naming the field (a date after
+"Rechnungsdatum", an amount after "Total", a number after "Invoice no."; the words of
+:mod:`extractor.labels`), the field is restricted to those: a small model picks among a
+few labelled values far better than among every number on the page. Where none is
+labelled, all stay.
+
 Example:
     >>> found = find_candidates("Invoice RE-2024-0815 of 15.03.2024, total 1.468,46 EUR")
     >>> found.dates, found.amounts[-1], found.currencies
@@ -19,11 +25,12 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from extractor.formats import CURRENCIES, amount_readings, date_readings
 from extractor.identifiers import find_ibans, find_vat_ids, is_currency_code
+from extractor.labels import has_label, label_words
 
 __all__ = ["Candidates", "find_candidates", "restrict"]
 
@@ -63,21 +70,33 @@ class Candidates:
     vat_ids: tuple[str, ...] = ()
     currencies: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()
+    # Where a label would stand at each place a value is printed: the text before it on
+    # its line, or the line above when nothing precedes it (a label over its value).
+    labels: dict[Any, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 def find_candidates(text: str) -> Candidates:
     """Every date, number, IBAN, VAT id, currency and number-like token ``text`` prints."""
+    labels: dict[Any, list[str]] = {}
+
+    def place(value: Any, at: int) -> Any:
+        labels.setdefault(value, []).append(_label_place(text, at))
+        return value
+
     date_matches = [*_NUMERIC_DATE.finditer(text), *_NAMED_DATE.finditer(text)]
-    dates = [day.isoformat() for m in date_matches for day in date_readings(m.group())]
+    dates = [place(day.isoformat(), m.start()) for m in date_matches
+             for day in date_readings(m.group())]  # fmt: skip
     # Numbers that are part of a printed date are not amounts (15.03.2024 is not 15032024).
     in_dates = {i for m in date_matches if date_readings(m.group()) for i in range(*m.span())}
-    numbers = [m.group() for m in _NUMBER.finditer(text) if m.start() not in in_dates]
-    amounts = [float(n) for token in numbers for n in amount_readings(token)]
+    number_matches = [m for m in _NUMBER.finditer(text) if m.start() not in in_dates]
+    numbers = [m.group() for m in number_matches]
+    amounts = [place(float(n), m.start()) for m in number_matches
+               for n in amount_readings(m.group())]  # fmt: skip
     cents = [float(n) for t in numbers if _CENTS.search(t) for n in amount_readings(t)[:1]]
     currencies = [w for w in re.findall(r"\b[A-Z]{3}\b", text) if is_currency_code(w)]
     currencies += [code for form, code in _SYMBOL_CODES.items() if _prints(text, form)]
     codes = [
-        m.group()
+        place(m.group(), m.start())
         for m in _CODE.finditer(text)
         if any(c.isdigit() for c in m.group())
         and m.start() not in in_dates
@@ -95,7 +114,16 @@ def find_candidates(text: str) -> Candidates:
         vat_ids=_unique(f.value for f in find_vat_ids(text)),
         currencies=_unique(currencies),
         codes=_unique(codes),
+        labels={value: tuple(places) for value, places in labels.items()},
     )
+
+
+def _label_place(text: str, at: int) -> str:
+    start = text.rfind("\n", 0, at) + 1
+    if text[start:at].strip() or not start:
+        return text[start:at]
+    above = text.rfind("\n", 0, start - 1) + 1
+    return text[above : start - 1]
 
 
 def _loose_ibans(text: str) -> list[str]:
@@ -147,6 +175,7 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
     values = _values_for(name.lower(), kinds[0], found)
     if values is not None:  # a candidate the schema's own bounds refuse is no candidate
         values = tuple(v for v in values if _fits(kinds[0], v))
+        values = _labelled(name, values, found) or values
     if values is None or (not values and not nullable):
         return prop
     described = {k: prop[k] for k in ("description",) if k in prop}
@@ -155,6 +184,16 @@ def _restrict_field(name: str, prop: dict[str, Any], found: Candidates) -> dict[
     choice = {"enum": list(values)}
     return (
         {**described, "anyOf": [choice, {"type": "null"}]} if nullable else {**described, **choice}
+    )
+
+
+def _labelled(name: str, values: tuple[Any, ...], found: Candidates) -> tuple[Any, ...]:
+    """The values printed beside a label naming field ``name`` somewhere."""
+    words = label_words(name)
+    if not words:
+        return ()
+    return tuple(
+        v for v in values if any(has_label(place, words) for place in found.labels.get(v, ()))
     )
 
 

@@ -64,6 +64,20 @@ def test_the_invoice_schema_is_restricted_where_its_types_allow() -> None:
     assert props["invoice_date"]["anyOf"][1] == {"type": "null"}  # null stays allowed
 
 
+def test_a_field_takes_only_the_values_beside_a_label_naming_it_when_there_are_some() -> None:
+    props = restrict(load_schema("invoice").grammar_schema, find_candidates(INVOICE))["properties"]
+    assert props["total_amount"]["anyOf"][0]["enum"] == [1468.46]  # after "Gesamt"
+    # "Netto" stands before all three amounts of its line: the line is the label's reach.
+    assert props["net_amount"]["anyOf"][0]["enum"] == [1468.46, 1234.0, 234.46]
+    # A label over its value, on the line above, counts too.
+    above = find_candidates("Invoice date\n03/15/2024\nDelivered 03/10/2024")
+    props = restrict(load_schema("invoice").grammar_schema, above)["properties"]
+    assert props["invoice_date"]["anyOf"][0]["enum"] == ["2024-03-15"]
+    # Where no value is labelled for a field, every candidate stays.
+    plain = restrict(load_schema("receipt").grammar_schema, find_candidates("Tea 2,50\nCake 4,00"))
+    assert plain["properties"]["total"]["anyOf"][0]["enum"] == [4.0, 2.5]
+
+
 def test_a_kind_with_no_candidate_leaves_only_null() -> None:
     schema = load_schema("invoice").grammar_schema
     props = restrict(schema, find_candidates("Receipt, no dates here"))["properties"]
