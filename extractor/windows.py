@@ -148,10 +148,10 @@ def drop_repeats(value: BaseModel, names: Sequence[str], text: str) -> tuple[Bas
     many as ``text`` prints the item (at least one); and a warning for each list trimmed.
 
     A model caught in a loop repeats an item until its answer's limit (the embedded model
-    gave the same line item 8 times in a row on 30 of 73 eval invoices); an invoice that
-    really bills the same row twice prints it twice. How often an item is printed is how
-    often its longest text (its description, whitespace and case aside) stands in
-    ``text``; an item with no text is left as it is.
+    gave the same line item 8 times or more in a row on 31 of 73 eval invoices); an
+    invoice that really bills the same row twice prints it twice. How often an item is
+    printed is how often its longest text (its description, whitespace and case aside)
+    stands in ``text``; an item with no text is left as it is.
     """
     printed = " ".join(text.split()).casefold()
     warnings, trimmed = [], {}
