@@ -155,6 +155,8 @@ def drop_repeats(value: BaseModel, names: Sequence[str], text: str) -> tuple[Bas
     """
     printed = " ".join(text.split()).casefold()
     warnings, trimmed = [], {}
+    if not printed:  # pages seen only as images: nothing to count by
+        return value, warnings
     for name in names:
         items = getattr(value, name, None)
         if not isinstance(items, list) or len(items) < 2:

@@ -154,9 +154,13 @@ def test_an_item_repeated_beyond_what_the_page_prints_is_a_loop_and_dropped() ->
     assert server.calls == 1  # trimmed, not asked again
 
 
-def test_items_printed_as_often_as_they_are_answered_are_all_kept() -> None:
+def test_items_printed_as_often_as_they_are_answered_are_all_kept(fixtures: Path) -> None:
     answer = {"rows": [{"description": "Shipping", "amount": 5.0}] * 2}
     with ScriptedServer(responder=lambda _: Reply.chat(json.dumps(answer))) as server:
         result = extract(BILL, Bill, base_url=server.base_url, model="m")
-    assert result.ok and result.record()["data"]["rows"] == answer["rows"]
-    assert not any("repeated" in w for w in result.warnings)
+        # A page seen only as an image gives nothing to count by: nothing is dropped.
+        seen = extract(fixtures / "receipt.jpg", Bill, base_url=server.base_url, model="m",
+                       mode="vision")  # fmt: skip
+    for kept in (result, seen):
+        assert kept.ok and kept.record()["data"]["rows"] == answer["rows"]
+        assert not any("repeated" in w for w in kept.warnings)
