@@ -254,6 +254,12 @@ def test_a_run_in_a_log_prints_plain_progress_lines(server: ScriptedServer, tmp_
     assert "extracting 0 document(s) (3 already done)" in again.output
 
 
+_WITH_CTRL_C = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_module('extractor.cli', run_name='__main__')"
+)
+
+
 def test_ctrl_c_says_what_was_committed_and_the_rerun_resumes(tmp_path: Path) -> None:
     import signal
     import time
@@ -267,7 +273,10 @@ def test_ctrl_c_says_what_was_committed_and_the_rerun_resumes(tmp_path: Path) ->
         command = [sys.executable, "-m", "extractor.cli", "extract", str(docs), "-s", "receipt",
                    "-o", str(out), "--include", "*.txt", "--base-url", slow.base_url,
                    "--model", "m", "--concurrency", "2"]  # fmt: skip
-        run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        # As from a terminal: a shell that started these tests in the background made
+        # Ctrl-C ignored for its children, and Python keeps an inherited "ignore".
+        at_a_terminal = [sys.executable, "-c", _WITH_CTRL_C, *command[2:]]
+        run = subprocess.Popen(at_a_terminal, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         deadline = time.monotonic() + 60
         while slow.calls < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
