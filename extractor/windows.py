@@ -154,7 +154,8 @@ def drop_repeats(value: BaseModel, names: Sequence[str], text: str) -> tuple[Bas
     stands in ``text``; an item with no text is left as it is.
     """
     printed = " ".join(text.split()).casefold()
-    warnings, trimmed = [], {}
+    warnings: list[str] = []
+    trimmed: dict[str, list[Any]] = {}
     if not printed:  # pages seen only as images: nothing to count by
         return value, warnings
     for name in names:
