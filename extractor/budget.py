@@ -22,8 +22,12 @@ Example:
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from extractor.errors import ExtractorError
+
+if TYPE_CHECKING:
+    from extractor.store import RecordStore
 
 __all__ = ["Budget", "BudgetExceeded"]
 
@@ -64,6 +68,12 @@ class Budget:
         self.finished = finished
         self.stopped = False
         self._lock = threading.Lock()
+
+    @classmethod
+    def resumed(cls, cap: float, store: RecordStore) -> Budget:
+        """A budget for a job whose earlier runs committed to ``store``: what they spent,
+        over how many documents, counts against ``cap``."""
+        return cls(cap, spent=store.committed_cost(), finished=sum(store.counts().values()))
 
     @property
     def estimate(self) -> float | None:

@@ -52,7 +52,10 @@ from extractor.schema import SchemaSpec
 from extractor.settings import Settings
 from extractor.store import RecordStore, job_fingerprint, source_key
 
-__all__ = ["JobSummary", "file_mode", "open_store", "resume_many", "run_job", "store_path_for"]
+__all__ = [
+    "JobSummary", "file_mode", "open_store", "pending_sources", "resume_many", "run_job",
+    "store_path_for",
+]  # fmt: skip
 
 # Provider failures that mean "the provider is down", not "this document is bad".
 _OUTAGE_ERRORS = frozenset({
@@ -149,26 +152,14 @@ def run_job(
     summary = JobSummary(store_path=path, fingerprint=fingerprint)
     with RunLock(path), open_store(path, fingerprint, fresh) as store:
         remove_stale_temporaries(output)
-        todo: list[tuple[int, Path]] = []
-        keys: dict[int, str | None] = {}  # input index → source key, until its result is in
-        for index, source in enumerate(sources):
-            key = source_key(source)
-            status = store.done_by_source_key(key) if key else None
-            if status == "ok" or (status == "error" and not retry_failed):
-                summary.skipped += 1
-                continue
-            todo.append((index, source))
-            keys[index] = key
+        pending, summary.skipped = pending_sources(sources, store, retry_failed)
+        todo = [(index, source) for index, source, _ in pending]
+        keys = {index: key for index, _, key in pending}  # until the input's result is in
         summary.pending = len(todo)
         if on_start is not None:
             on_start(summary)
         held: list[tuple[Result[Any], str | None]] = []  # an outage streak, not yet committed
-        budget = None
-        if settings.max_cost is not None:
-            budget = Budget(
-                settings.max_cost, spent=store.committed_cost(),
-                finished=sum(store.counts().values()),
-            )  # fmt: skip
+        budget = None if settings.max_cost is None else Budget.resumed(settings.max_cost, store)
         results = iterate_in_thread(
             lambda: run_indexed(todo, spec, settings, provider, budget=budget), provider
         )
@@ -195,6 +186,22 @@ def run_job(
 def file_mode(path: Path) -> int:
     """The permission bits of ``path`` (a run's store): its exports get the same."""
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def pending_sources(
+    sources: Iterable[Path], store: RecordStore, retry_failed: bool
+) -> tuple[list[tuple[int, Path, str | None]], int]:
+    """The inputs a run on ``store`` still has to do, as (input index, path, source key),
+    and how many it skips: those committed ``ok``, and ``error`` unless ``retry_failed``."""
+    todo, skipped = [], 0
+    for index, source in enumerate(sources):
+        key = source_key(source)
+        status = store.done_by_source_key(key) if key else None
+        if status == "ok" or (status == "error" and not retry_failed):
+            skipped += 1
+        else:
+            todo.append((index, source, key))
+    return todo, skipped
 
 
 def open_store(path: Path, fingerprint: str, fresh: bool) -> RecordStore:

@@ -78,9 +78,7 @@ class _Ledger:
         if self._store is None:
             self._store = RecordStore.open(Path(self.path), fingerprint)
             if self.cap is not None:
-                finished = sum(self._store.counts().values())
-                spent = self._store.committed_cost()
-                self._budget = Budget(self.cap, spent=spent, finished=finished)
+                self._budget = Budget.resumed(self.cap, self._store)
         return self._store
 
     def reserve(self, fingerprint: str) -> str:

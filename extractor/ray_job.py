@@ -21,14 +21,21 @@ from pydantic import TypeAdapter
 
 from extractor.budget import Budget, BudgetExceeded
 from extractor.export import Format, remove_stale_temporaries, write_records
-from extractor.jobs import JobSummary, file_mode, fingerprint_for, open_store, store_path_for
+from extractor.jobs import (
+    JobSummary,
+    file_mode,
+    fingerprint_for,
+    open_store,
+    pending_sources,
+    store_path_for,
+)
 from extractor.providers import Provider
 from extractor.ray import close_ledgers, extract_dataset
 from extractor.result import Result
 from extractor.runlock import RunLock
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
-from extractor.store import RecordStore, source_key
+from extractor.store import RecordStore
 
 __all__ = ["run_ray_job"]
 
@@ -63,7 +70,9 @@ def run_ray_job(
     with RunLock(path):  # as the local engine: one run per output at a time
         with open_store(path, fingerprint, fresh) as store:
             remove_stale_temporaries(output)
-            todo = _pending(sources, store, retry_failed, summary)
+            pending, summary.skipped = pending_sources(sources, store, retry_failed)
+        todo = [{"path": str(source), "index": index, "source_key": key}
+                for index, source, key in pending]  # fmt: skip
         summary.pending = len(todo)
         if on_start is not None:
             on_start(summary)
@@ -78,20 +87,6 @@ def run_ray_job(
                 )
                 store.note_exports(summary.written)
     return summary
-
-
-def _pending(
-    sources: Iterable[Path], store: RecordStore, retry_failed: bool, summary: JobSummary
-) -> list[dict[str, Any]]:
-    todo = []
-    for index, source in enumerate(sources):
-        key = source_key(source)
-        status = store.done_by_source_key(key) if key else None
-        if status == "ok" or (status == "error" and not retry_failed):
-            summary.skipped += 1
-            continue
-        todo.append({"path": str(source), "index": index, "source_key": key})
-    return todo
 
 
 def _extract(
@@ -130,6 +125,5 @@ def _extract(
         close_ledgers()
     if not_started:
         with RecordStore.open(store_path, summary.fingerprint) as store:
-            budget = Budget(settings.max_cost or 0.0, spent=store.committed_cost(),
-                            finished=sum(store.counts().values()))  # fmt: skip
+            budget = Budget.resumed(settings.max_cost or 0.0, store)
         raise budget.exceeded(not_started)

@@ -184,10 +184,7 @@ def _commit_all(
         primed = PrimedProvider(provider, _by_body(items, answers))
         by_index = {item.index: item for item in items}
         todo = [(item.index, Path(item.source)) for item in items]
-        budget = None
-        if settings.max_cost is not None:
-            budget = Budget(settings.max_cost, spent=store.committed_cost(),
-                            finished=sum(store.counts().values()))  # fmt: skip
+        budget = None if settings.max_cost is None else Budget.resumed(settings.max_cost, store)
         results = iterate_in_thread(
             lambda: run_indexed(todo, spec, settings, primed, budget=budget), primed
         )

@@ -24,7 +24,7 @@ from extractor.budget import Budget
 from extractor.errors import ConfigError, ExtractorError
 from extractor.estimate import message_tokens
 from extractor.isolate import PagesWorkerPool
-from extractor.jobs import fingerprint_for, store_path_for
+from extractor.jobs import fingerprint_for, pending_sources, store_path_for
 from extractor.pages import Page
 from extractor.pipeline import first_request, page_options
 from extractor.providers.base import Provider
@@ -32,7 +32,7 @@ from extractor.providers.pricing import batch_cost_of
 from extractor.result import Usage
 from extractor.schema import SchemaSpec
 from extractor.settings import Settings
-from extractor.store import RecordStore, source_key
+from extractor.store import RecordStore
 from extractor.windows import answer_estimate
 
 __all__ = ["Submitted", "submit"]
@@ -89,8 +89,9 @@ def submit(
     client = client_for(provider)
     path, fingerprint = store_path_for(output), fingerprint_for(spec, provider, settings)
     with RecordStore.open(path, fingerprint, fresh=fresh) as store:
-        docs, skipped = _pending(sources, store, retry_failed)
-        budget = _budget(settings, store)
+        pending, skipped = pending_sources(sources, store, retry_failed)
+        docs = [_Doc(index, path, key, source=str(path)) for index, path, key in pending]
+        budget = None if settings.max_cost is None else Budget.resumed(settings.max_cost, store)
     state = State(path)
     try:
         _refuse_open_batch(state)
@@ -117,25 +118,6 @@ def submit(
     live = len(chosen) - len(requests)
     cost = sum(d.estimate for d in chosen)
     return Submitted(batch, len(requests), live, skipped, over, cost, path)
-
-
-def _budget(settings: Settings, store: RecordStore) -> Budget | None:
-    if settings.max_cost is None:
-        return None
-    finished = sum(store.counts().values())
-    return Budget(settings.max_cost, spent=store.committed_cost(), finished=finished)
-
-
-def _pending(sources: list[Path], store: RecordStore, retry_failed: bool) -> tuple[list[_Doc], int]:
-    docs, skipped = [], 0
-    for index, source in enumerate(sources):
-        key = source_key(source)
-        status = store.done_by_source_key(key) if key else None
-        if status == "ok" or (status == "error" and not retry_failed):
-            skipped += 1
-            continue
-        docs.append(_Doc(index, source, key, source=str(source)))
-    return docs, skipped
 
 
 def _refuse_open_batch(state: State) -> None:
