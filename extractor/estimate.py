@@ -13,7 +13,6 @@ the pipeline's own bound for lists.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from extractor.errors import ExtractorError
-from extractor.isolate import PagesWorkerPool
+from extractor.isolate import Prepared, read_each
 from extractor.load import Source
 from extractor.pages import Page
 from extractor.pipeline import page_options, planned_requests
@@ -153,30 +152,6 @@ def _skeleton_tokens(spec: SchemaSpec) -> int:
     return math.ceil(len(json.dumps({name: "x" * 12 for name in names})) / CHARS_PER_TOKEN)
 
 
-async def _read_all(
-    sources: list[Source], provider: Provider, settings: Settings
-) -> list[tuple[str, list[Page] | str]]:
-    options = page_options(settings, provider)
-    pool = PagesWorkerPool(
-        max(1, min(settings.concurrency, 2)), memory_bytes=settings.worker_memory,
-        timeout_s=settings.read_timeout,
-    )  # fmt: skip
-    limit = asyncio.Semaphore(settings.concurrency)
-
-    async def one(source: Source) -> tuple[str, list[Page] | str]:
-        async with limit:
-            try:
-                document, pages = await pool.prepare(source, options)
-            except ExtractorError as exc:
-                return str(source), f"{exc.code}: {exc.message}"
-            return document.source, pages
-
-    try:
-        return list(await asyncio.gather(*(one(s) for s in sources)))
-    finally:
-        await pool.aclose()
-
-
 def estimate(
     sources: Iterable[Source], spec: SchemaSpec, provider: Provider, settings: Settings
 ) -> Estimate:
@@ -189,9 +164,17 @@ def estimate(
         provider.model, provider.name, settings.max_repairs,
         settings.sampling.max_tokens or 4096,
     )  # fmt: skip
-    for source, read in asyncio.run(_read_all(list(sources), provider, settings)):
-        if isinstance(read, str):
-            result.documents.append(DocumentEstimate(source, error=read))
-        else:
-            result.documents.append(_document(source, read, spec, provider, settings))
+    listed = list(sources)
+
+    def estimated(index: int, read: Prepared | ExtractorError) -> DocumentEstimate:
+        if isinstance(read, ExtractorError):
+            return DocumentEstimate(str(listed[index]), error=f"{read.code}: {read.message}")
+        document, pages = read
+        return _document(document.source, pages, spec, provider, settings)
+
+    result.documents = read_each(
+        listed, page_options(settings, provider), estimated,
+        concurrency=settings.concurrency, timeout_s=settings.read_timeout,
+        memory_bytes=settings.worker_memory,
+    )  # fmt: skip
     return result

@@ -27,13 +27,13 @@ import resource
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from extractor.errors import (
     ConfigError,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from extractor.load import Document, Source
     from extractor.pages import Page
 
-__all__ = ["PagesWorkerPool", "PoolStats", "prepare_isolated"]
+__all__ = ["PagesWorkerPool", "PoolStats", "prepare_isolated", "read_each"]
 
 Prepared = tuple["Document", list["Page"]]
 _Job = tuple["Source", PageOptions]
@@ -206,6 +206,45 @@ def prepare_isolated(
     """One-off :meth:`PagesWorkerPool.prepare` in a fresh worker, blocking."""
     with PagesWorkerPool(1, memory_bytes=memory_bytes, timeout_s=timeout_s) as pool:
         return pool.prepare_blocking(source, options)
+
+
+T = TypeVar("T")
+
+
+def read_each(
+    sources: Sequence[Source],
+    options: PageOptions,
+    use: Callable[[int, Prepared | ExtractorError], T],
+    *,
+    concurrency: int,
+    timeout_s: float | None = READ_TIMEOUT,
+    memory_bytes: int | None = WORKER_MEMORY,
+) -> list[T]:
+    """Read every source in worker processes (two at most, ``concurrency`` jobs queued)
+    and hand each to ``use`` as soon as it is read, with its index: its document and
+    pages, or the error reading raised. So the pages of all the documents are never held
+    at once. Returns what ``use`` returned, in input order; blocking."""
+
+    async def read_all() -> list[T]:
+        pool = PagesWorkerPool(
+            max(1, min(concurrency, 2)), memory_bytes=memory_bytes, timeout_s=timeout_s
+        )
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(index: int, source: Source) -> T:
+            async with limit:
+                try:
+                    read: Prepared | ExtractorError = await pool.prepare(source, options)
+                except ExtractorError as exc:
+                    read = exc
+                return use(index, read)
+
+        try:
+            return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(sources))))
+        finally:
+            await pool.aclose()
+
+    return asyncio.run(read_all())
 
 
 class _Ticket:

@@ -10,7 +10,6 @@ be read, is left for the live path at collect time (``route = live``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from extractor.batch.state import COLLECTED_STATUS, BatchRow, Item, State, now
 from extractor.budget import Budget
 from extractor.errors import ConfigError, ExtractorError
 from extractor.estimate import message_tokens
-from extractor.isolate import PagesWorkerPool
+from extractor.isolate import Prepared, read_each
 from extractor.jobs import fingerprint_for, pending_sources, store_path_for
 from extractor.pages import Page
 from extractor.pipeline import first_request, page_options
@@ -95,7 +94,7 @@ def submit(
     state = State(path)
     try:
         _refuse_open_batch(state)
-        asyncio.run(_prepare(docs, spec, provider, settings))
+        _prepare(docs, spec, provider, settings)
         chosen, over = _within(docs, budget)
         if docs and not chosen:
             assert budget is not None
@@ -129,27 +128,20 @@ def _refuse_open_batch(state: State) -> None:
         )
 
 
-async def _prepare(docs: list[_Doc], spec: SchemaSpec, provider: Any, settings: Settings) -> None:
-    options = page_options(settings, provider)
-    pool = PagesWorkerPool(
-        max(1, min(settings.concurrency, 2)), memory_bytes=settings.worker_memory,
-        timeout_s=settings.read_timeout,
+def _prepare(docs: list[_Doc], spec: SchemaSpec, provider: Any, settings: Settings) -> None:
+    def plan(index: int, read: Prepared | ExtractorError) -> None:
+        if isinstance(read, ExtractorError):
+            return  # the live path at collect records the error (free)
+        document, pages = read
+        doc = docs[index]
+        doc.sha256, doc.source = document.sha256, document.source
+        _plan(doc, pages, spec, provider, settings)
+
+    read_each(
+        [doc.path for doc in docs], page_options(settings, provider), plan,
+        concurrency=settings.concurrency, timeout_s=settings.read_timeout,
+        memory_bytes=settings.worker_memory,
     )  # fmt: skip
-    limit = asyncio.Semaphore(settings.concurrency)
-
-    async def one(doc: _Doc) -> None:
-        async with limit:
-            try:
-                document, pages = await pool.prepare(doc.path, options)
-            except ExtractorError:
-                return  # the live path at collect records the error (free)
-            doc.sha256, doc.source = document.sha256, document.source
-            _plan(doc, pages, spec, provider, settings)
-
-    try:
-        await asyncio.gather(*(one(doc) for doc in docs))
-    finally:
-        await pool.aclose()
 
 
 def _plan(
