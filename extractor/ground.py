@@ -162,7 +162,8 @@ def ground(
     values = field_values(pages)
     fields = [_field_text(i, v) for i, v in enumerate(values, 1) if isinstance(v.value, str)]
     found = [(path, value, _locate_with_fields(value, texts, fields))
-             for path, value in _scalars(data, "")]  # fmt: skip
+             for path, value in _leaves(data, "")
+             if not isinstance(value, bool) and str(value).strip()]  # fmt: skip
     anchors: dict[str, _Match] = {}  # per parent object: its longest value found in one place
     for path, _, matches in found:
         if len(matches) == 1 and matches[0].visible and matches[0].box and _parent(path):
@@ -186,7 +187,8 @@ def ground(
             g = Grounding(value, _status(best), best.page, best.text, best.box, len(matches),
                           best.similarity)  # fmt: skip
         result[path] = replace(g, confidence=field_confidence(g, repaired=repaired))
-    for path, answer in _booleans(data, "") if values else ():
+    booleans = [(p, v) for p, v in _leaves(data, "") if isinstance(v, bool)] if values else []
+    for path, answer in booleans:
         on = boolean_field(path, answer, values)
         if on is not None:
             g = Grounding(answer, "form_field" if on.visible else "hidden_only", on.page,
@@ -201,25 +203,15 @@ def _status(match: _Match) -> Status:
     return "form_field" if match.source and match.tier < 2 else _TIERS[match.tier]
 
 
-def _scalars(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+def _leaves(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every non-null value under ``node`` that is neither an object nor a list, by path."""
     if isinstance(node, dict):
         for key, child in node.items():
-            yield from _scalars(child, f"{path}.{key}" if path else str(key))
+            yield from _leaves(child, f"{path}.{key}" if path else str(key))
     elif isinstance(node, (list, tuple)):
         for index, child in enumerate(node):
-            yield from _scalars(child, f"{path}[{index}]")
-    elif node is not None and not isinstance(node, bool) and str(node).strip():
-        yield path, node
-
-
-def _booleans(node: Any, path: str) -> Iterator[tuple[str, bool]]:
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _booleans(child, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, (list, tuple)):
-        for index, child in enumerate(node):
-            yield from _booleans(child, f"{path}[{index}]")
-    elif isinstance(node, bool):
+            yield from _leaves(child, f"{path}[{index}]")
+    elif node is not None:
         yield path, node
 
 
