@@ -92,16 +92,10 @@ def submit_command(
     from extractor.budget import BudgetExceeded
 
     try:
-        from extractor.api import open_job_provider
         from extractor.batch import submit
-        from extractor.schema import load_schema
-        from extractor.sources import DEFAULT_INCLUDE, iter_sources
 
-        spec = load_schema(schema)
-        settings = opt.job_settings(**given)
-        job_provider = open_job_provider(settings)
-        sources = list(
-            iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+        spec, settings, job_provider, sources = opt.open_job(
+            schema, paths, include, exclude, **given
         )
         done = submit(
             sources, schema, spec, settings, job_provider, output=output,

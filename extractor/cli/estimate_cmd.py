@@ -60,16 +60,10 @@ def estimate_command(
     console = Console(soft_wrap=True)
     given = {k: v for k, v in locals().items() if k in _JOB_OPTIONS and v is not None}
     try:
-        from extractor.api import open_job_provider
         from extractor.estimate import estimate
-        from extractor.schema import load_schema
-        from extractor.sources import DEFAULT_INCLUDE, iter_sources
 
-        spec = load_schema(schema)
-        settings = opt.job_settings(**given)
-        job_provider = open_job_provider(settings)
-        sources = list(
-            iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ())
+        spec, settings, job_provider, sources = opt.open_job(
+            schema, paths, include, exclude, **given
         )
         report = estimate(sources, spec, job_provider, settings).as_dict()
     except ConfigError as exc:

@@ -9,11 +9,15 @@ typer and the settings.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from extractor.settings import MODES, Settings
+
+if TYPE_CHECKING:
+    from extractor.providers import Provider as OpenProvider  # `Provider` is the option
+    from extractor.schema import SchemaSpec
 
 __all__ = [
     "BaseUrl",
@@ -259,3 +263,26 @@ def job_settings(**given: Any) -> Settings:
     if "stop" in values:
         values["stop"] = tuple(values["stop"]) or None
     return Settings().with_options(**values)
+
+
+def open_job(
+    schema: str,
+    paths: list[Path],
+    include: list[str] | None,
+    exclude: list[str] | None,
+    **given: Any,
+) -> tuple[SchemaSpec, Settings, OpenProvider, list[Path]]:
+    """What a planning command (``estimate``, ``batch submit``) works on: the schema, the
+    settings from its options, the provider they choose and the files of ``paths``.
+
+    Raises:
+        ConfigError: an unknown schema, a value the settings refuse.
+    """
+    from extractor.api import open_job_provider
+    from extractor.schema import load_schema
+    from extractor.sources import DEFAULT_INCLUDE, iter_sources
+
+    spec = load_schema(schema)
+    settings = job_settings(**given)
+    sources = list(iter_sources(paths, include=include or DEFAULT_INCLUDE, exclude=exclude or ()))
+    return spec, settings, open_job_provider(settings), sources
